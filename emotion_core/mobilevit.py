@@ -1,0 +1,222 @@
+"""MobileViT XXS / XS / S (Mehta & Rastegari, 2021) in Keras 3, built-in layers only.
+
+Built with the functional API from built-in layers (Conv2D, MultiHeadAttention,
+Reshape, Permute, ...), so a saved `.keras` file reloads with plain
+`keras.saving.load_model` and no custom_objects.
+
+Architecture (paper, Table 4 / ml-cvnets):
+    stem      conv3x3(16), stride s0
+    layer1    MV2(c1), stride 1
+    layer2    MV2(c2) stride s2, MV2(c2), MV2(c2)
+    layer3    MV2(c3) stride 2, MobileViT block(d0, L=2)
+    layer4    MV2(c4) stride 2, MobileViT block(d1, L=4)
+    layer5    MV2(c5) stride 2, MobileViT block(d2, L=3)
+    head      conv1x1(c6), global average pool, dense(classes)
+
+Stride plan: five strides (stem, layer2, layer3, layer4, layer5). The paper
+uses 2 everywhere (total stride 32), so the maps entering the MobileViT blocks
+(input/8, /16, /32) must be divisible by the 2x2 patch: input a multiple of 64.
+`plan_strides` takes the first plan of `STRIDE_PLANS` whose three block maps
+are even and whose last map is at least 4 pixels (a 2x2 map is a single
+patch). On 2 CPU cores, (2, 1, 2, 2, 1) at 48 trains about 4x faster than
+(1, 1, 2, 2, 2) with the same final map size:
+
+    input  48: (2, 1, 2, 2, 1)  block maps 12, 6, 6
+    input  64: (2, 2, 2, 2, 1)  block maps  8, 4, 4
+    input  96: (2, 2, 2, 2, 1)  block maps 12, 6, 6
+    input 128: (2, 2, 2, 2, 2)  block maps 16, 8, 4   (the paper's plan)
+    input 256: (2, 2, 2, 2, 2)  block maps 32, 16, 8  (the paper's plan)
+
+Any multiple of 16 from 48 up has a plan; `strides=` overrides it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import keras
+from keras import layers
+
+from emotion_core.labels import NUM_CLASSES
+
+PATCH = 2  # patch height and width of every MobileViT block
+NUM_HEADS = 4
+
+Strides = tuple[int, int, int, int, int]  # stem, layer2, layer3, layer4, layer5
+
+# Candidate plans in order of preference: the paper's first, then plans that
+# keep more resolution. plan_strides takes the first whose last map is >= 4.
+STRIDE_PLANS: tuple[Strides, ...] = (
+    (2, 2, 2, 2, 2),  # paper: total stride 32
+    (2, 2, 2, 2, 1),  # total 16, the last two blocks at one size
+    (1, 2, 2, 2, 2),  # total 16
+    (2, 1, 2, 2, 1),  # total 8, cheap early layers
+    (1, 1, 2, 2, 2),  # total 8
+)
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    """Widths of one MobileViT variant (paper Table 4)."""
+
+    channels: tuple[int, int, int, int, int, int, int]  # stem, layer1..5, head conv
+    dims: tuple[int, int, int]  # transformer width of the three MobileViT blocks
+    depths: tuple[int, int, int]  # transformer layers per MobileViT block
+    expansion: int  # MV2 expansion ratio
+
+
+VARIANTS: dict[str, VariantConfig] = {
+    "xxs": VariantConfig((16, 16, 24, 48, 64, 80, 320), (64, 80, 96), (2, 4, 3), 2),
+    "xs": VariantConfig((16, 32, 48, 64, 80, 96, 384), (96, 120, 144), (2, 4, 3), 4),
+    "s": VariantConfig((16, 32, 64, 96, 128, 160, 640), (144, 192, 240), (2, 4, 3), 4),
+}
+
+
+def plan_strides(input_size: int) -> Strides:
+    """The stride plan (stem, layer2, layer3, layer4, layer5) for a square input."""
+    for strides in STRIDE_PLANS:
+        maps = block_maps(input_size, strides)
+        if maps is not None and maps[-1] >= 4:
+            return strides
+    raise ValueError(
+        f"Input size {input_size} is not supported: use a multiple of 16 from 48 up "
+        f"(every MobileViT block needs a feature map divisible by the {PATCH}x{PATCH} patch)."
+    )
+
+
+def block_maps(input_size: int, strides: Strides) -> tuple[int, int, int] | None:
+    """Map sizes entering the three MobileViT blocks, or None if one is not divisible by the patch."""
+    maps, size = [], input_size
+    for i, stride in enumerate(strides):
+        size, rest = divmod(size, stride)
+        if rest:
+            return None
+        if i >= 2:
+            if size % PATCH or size < PATCH:
+                return None
+            maps.append(size)
+    return tuple(maps)  # type: ignore[return-value]
+
+
+def check_strides(input_size: int, strides: Strides) -> None:
+    """Raise ValueError unless every MobileViT block gets a map divisible by the patch."""
+    if len(strides) != 5 or any(s not in (1, 2) for s in strides):
+        raise ValueError(f"Strides must be five values of 1 or 2 (stem, layer2..5), got {tuple(strides)}.")
+    if block_maps(input_size, strides) is None:
+        raise ValueError(
+            f"Strides {tuple(strides)} do not fit input {input_size}: every MobileViT block needs a "
+            f"feature map divisible by the {PATCH}x{PATCH} patch."
+        )
+
+
+def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, act: bool = True):
+    x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    return layers.Activation("swish", name=f"{name}_act")(x) if act else x
+
+
+def inverted_residual(x, out_channels: int, stride: int, expansion: int, name: str):
+    """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 project, residual when shapes match."""
+    in_channels = x.shape[-1]
+    y = x
+    if expansion != 1:
+        y = _conv_bn(y, in_channels * expansion, 1, 1, f"{name}_expand")
+    y = layers.DepthwiseConv2D(3, stride, padding="same", use_bias=False, name=f"{name}_dw_conv")(y)
+    y = layers.BatchNormalization(momentum=0.9, name=f"{name}_dw_bn")(y)
+    y = layers.Activation("swish", name=f"{name}_dw_act")(y)
+    y = _conv_bn(y, out_channels, 1, 1, f"{name}_project", act=False)
+    if stride == 1 and in_channels == out_channels:
+        y = layers.Add(name=f"{name}_add")([x, y])
+    return y
+
+
+def transformer_layer(x, dim: int, name: str, dropout: float = 0.0):
+    """Pre-norm transformer over axis 2 of (B, P, N, dim): attention among patches at each pixel slot."""
+    y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln1")(x)
+    y = layers.MultiHeadAttention(NUM_HEADS, dim // NUM_HEADS, attention_axes=(2,), dropout=dropout,
+                                  name=f"{name}_mha")(y, y)
+    x = layers.Add(name=f"{name}_add1")([x, y])
+    y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln2")(x)
+    y = layers.Dense(dim * 2, activation="swish", name=f"{name}_mlp1")(y)
+    y = layers.Dropout(dropout, name=f"{name}_drop")(y)
+    y = layers.Dense(dim, name=f"{name}_mlp2")(y)
+    return layers.Add(name=f"{name}_add2")([x, y])
+
+
+def mobilevit_block(x, dim: int, depth: int, name: str, dropout: float = 0.0):
+    """Local 3x3 + 1x1 convs, unfold to 2x2 patches, transformers, fold, 1x1 back, fuse with input."""
+    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+    local = _conv_bn(x, channels, 3, 1, f"{name}_local")
+    local = layers.Conv2D(dim, 1, use_bias=False, name=f"{name}_to_dim")(local)
+    nh, nw = height // PATCH, width // PATCH
+    # Unfold: (B, H, W, d) -> (B, nh, 2, nw, 2, d) -> (B, 2, 2, nh, nw, d) -> (B, P=4, N=nh*nw, d)
+    t = layers.Reshape((nh, PATCH, nw, PATCH, dim), name=f"{name}_unfold1")(local)
+    t = layers.Permute((2, 4, 1, 3, 5), name=f"{name}_unfold2")(t)
+    t = layers.Reshape((PATCH * PATCH, nh * nw, dim), name=f"{name}_unfold3")(t)
+    for i in range(depth):
+        t = transformer_layer(t, dim, f"{name}_tf{i}", dropout)
+    t = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln")(t)
+    # Fold: (B, 4, N, d) -> (B, 2, 2, nh, nw, d) -> (B, nh, 2, nw, 2, d) -> (B, H, W, d)
+    t = layers.Reshape((PATCH, PATCH, nh, nw, dim), name=f"{name}_fold1")(t)
+    t = layers.Permute((3, 1, 4, 2, 5), name=f"{name}_fold2")(t)
+    t = layers.Reshape((height, width, dim), name=f"{name}_fold3")(t)
+    t = _conv_bn(t, channels, 1, 1, f"{name}_proj")
+    fused = layers.Concatenate(name=f"{name}_concat")([x, t])  # (B, H, W, 2C)
+    return _conv_bn(fused, channels, 3, 1, f"{name}_fusion")
+
+
+def build_mobilevit(
+    variant: str = "xxs",
+    input_size: int = 48,
+    channels: int = 1,
+    num_classes: int = NUM_CLASSES,
+    strides: Strides | None = None,
+    dropout: float = 0.1,
+) -> keras.Model:
+    """Build MobileViT for square inputs of raw pixel values in [0, 255].
+
+    The first layer rescales to [0, 1]: the model owns its normalisation, so the
+    training pipeline, the live pipeline and the TFLite file cannot disagree.
+    """
+    try:
+        cfg = VARIANTS[variant.lower()]
+    except KeyError:
+        raise ValueError(f"Unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}.") from None
+    strides = tuple(strides) if strides is not None else plan_strides(input_size)
+    check_strides(input_size, strides)
+    c = cfg.channels
+    inputs = keras.Input((input_size, input_size, channels), name="image")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)  # [0, 255] -> [0, 1]
+    x = _conv_bn(x, c[0], 3, strides[0], "stem")
+    x = inverted_residual(x, c[1], 1, cfg.expansion, "l1_mv2")
+    x = inverted_residual(x, c[2], strides[1], cfg.expansion, "l2_mv2a")
+    x = inverted_residual(x, c[2], 1, cfg.expansion, "l2_mv2b")
+    x = inverted_residual(x, c[2], 1, cfg.expansion, "l2_mv2c")
+    stages = zip(c[3:6], cfg.dims, cfg.depths, strides[2:])
+    for stage, (width, dim, depth, stride) in enumerate(stages, start=3):
+        x = inverted_residual(x, width, stride, cfg.expansion, f"l{stage}_mv2")
+        x = mobilevit_block(x, dim, depth, f"l{stage}_mvit", dropout)
+    x = _conv_bn(x, c[6], 1, 1, "head")
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name=f"mobilevit_{variant.lower()}")
+
+
+def compile_model(model: keras.Model, learning_rate=1e-3, label_smoothing: float = 0.0) -> keras.Model:
+    """Adam, categorical cross-entropy, accuracy / precision / recall (micro, threshold 0.5)."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.Precision(name="precision"),
+            keras.metrics.Recall(name="recall"),
+        ],
+    )
+    return model
+
+
+def variant_table() -> dict[str, dict]:
+    """The variant config table as plain dicts (for docs and the UI)."""
+    return {name: asdict(cfg) for name, cfg in VARIANTS.items()}
