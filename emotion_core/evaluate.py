@@ -1,0 +1,83 @@
+"""Evaluation: confusion matrix and per-class precision / recall / F1 (pure numpy).
+
+Keras' Precision()/Recall() on one-hot labels are micro-averaged at threshold
+0.5; these per-class numbers come from the confusion matrix instead.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from emotion_core.labels import EMOTIONS
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = len(EMOTIONS)) -> np.ndarray:
+    """(num_classes, num_classes) int64 counts: rows are true classes, columns predictions."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape.")
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b != 0)
+
+
+def classification_report(cm: np.ndarray, labels: Sequence[str] = EMOTIONS) -> dict:
+    """Accuracy, per-class precision/recall/F1/support, macro and weighted averages."""
+    cm = np.asarray(cm, dtype=np.float64)
+    tp = np.diag(cm)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    precision = _safe_div(tp, predicted)
+    recall = _safe_div(tp, support)
+    f1 = _safe_div(2 * precision * recall, precision + recall)
+    total = cm.sum()
+    weights = support / total if total else np.zeros_like(support)
+    per_class = {
+        label: {"precision": float(precision[i]), "recall": float(recall[i]),
+                "f1": float(f1[i]), "support": int(support[i])}
+        for i, label in enumerate(labels)
+    }
+    present = support > 0  # macro over classes that occur in the split
+    def macro(v: np.ndarray) -> float:
+        return float(v[present].mean()) if present.any() else 0.0
+    return {
+        "accuracy": float(tp.sum() / total) if total else 0.0,
+        "per_class": per_class,
+        "macro": {"precision": macro(precision), "recall": macro(recall), "f1": macro(f1)},
+        "weighted": {"precision": float((precision * weights).sum()), "recall": float((recall * weights).sum()),
+                     "f1": float((f1 * weights).sum())},
+        "support": int(total),
+        "labels": list(labels),
+    }
+
+
+def row_normalize(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its total (recall view); empty rows stay zero."""
+    cm = np.asarray(cm, dtype=np.float64)
+    return _safe_div(cm, cm.sum(axis=1, keepdims=True))
+
+
+def predict_in_batches(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
+                       batch_size: int = 256) -> np.ndarray:
+    """Probabilities (N, classes) for uint8 images (N, S, S) through `predict` on float batches."""
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].astype(np.float32)[..., None]  # (B, S, S) -> (B, S, S, 1)
+        outputs.append(np.asarray(predict(batch)))
+    return np.concatenate(outputs) if outputs else np.zeros((0, len(EMOTIONS)), np.float32)
+
+
+def evaluate_predictions(y_true: np.ndarray, probs: np.ndarray, labels: Sequence[str] = EMOTIONS) -> dict:
+    """Report plus the confusion matrix (as nested lists) for labels and probabilities."""
+    y_pred = np.argmax(probs, axis=1)
+    cm = confusion_matrix(y_true, y_pred, len(labels))
+    report = classification_report(cm, labels)
+    report["confusion_matrix"] = cm.tolist()
+    return report
