@@ -1,0 +1,107 @@
+"""Saving, exporting and safely loading models: `.keras`, SavedModel, TFLite.
+
+Every write goes to a temporary name beside the target and is renamed into
+place, so a crash never leaves half a model where a reader expects a whole one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+
+class ModelLoadError(RuntimeError):
+    """A model file is missing, corrupt or not a Keras model; the message names the path."""
+
+
+def save_keras(model, path: str | os.PathLike) -> Path:
+    """Save `model` as a `.keras` file atomically (optimizer state included when compiled)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _replace_dir(tmp_dir: Path, target: Path) -> None:
+    old = target.with_name(f".{target.name}.old")
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(tmp_dir, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_saved_model(model, directory: str | os.PathLike) -> Path:
+    """Write a TF SavedModel (inference signature `serve`) via `model.export`."""
+    directory = Path(directory)
+    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        model.export(str(tmp), format="tf_saved_model", verbose=False)
+        _replace_dir(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def export_tflite(model, path: str | os.PathLike) -> Path:
+    """Write a TFLite flatbuffer via `model.export(format="litert")` (no extra package)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tflite")
+    os.close(fd)
+    try:
+        model.export(tmp, format="litert", verbose=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def export_all(model, directory: str | os.PathLike) -> dict[str, Path]:
+    """model.keras, saved_model/ and model.tflite in `directory`."""
+    directory = Path(directory)
+    return {
+        "keras": save_keras(model, directory / "model.keras"),
+        "saved_model": export_saved_model(model, directory / "saved_model"),
+        "tflite": export_tflite(model, directory / "model.tflite"),
+    }
+
+
+def load_keras_model(path: str | os.PathLike, compile: bool = False):
+    """Load a `.keras` file with safe_mode=True (no lambda/pickle code); ModelLoadError on bad files."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"Model file {path} does not exist.")
+    if path.stat().st_size == 0:
+        raise ModelLoadError(f"Model file {path} is empty (0 bytes).")
+    if not zipfile.is_zipfile(path):
+        raise ModelLoadError(f"{path} is not a Keras model file (a .keras file is a zip archive).")
+    try:
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as exc:  # keras raises many types for corrupt archives
+        raise ModelLoadError(f"Cannot load model {path}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, keras.Model):
+        raise ModelLoadError(f"{path} holds a {type(model).__name__}, not a Keras model.")
+    return model
+
+
+def check_tflite_file(path: str | os.PathLike) -> None:
+    """Raise ModelLoadError unless `path` looks like a TFLite flatbuffer (identifier TFL3)."""
+    path = Path(path)
+    try:
+        head = path.open("rb").read(8)
+    except OSError as exc:
+        raise ModelLoadError(f"Cannot read model file {path}: {exc.strerror}") from exc
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        raise ModelLoadError(f"{path} is not a TFLite model file.")

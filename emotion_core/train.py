@@ -1,0 +1,363 @@
+"""Training: tf.data with on-the-fly augmentation, run directory, stop and resume.
+
+`train(config)` writes `runs/<id>/` as it goes (see `emotion_core.runs`):
+metrics.csv after every epoch, best.keras and last.keras atomically, and at
+the end the test metrics, confusion matrix and exports. SIGTERM/SIGINT or a
+STOP file stop it at the next batch, keeping the directory consistent;
+`resume(run_dir)` continues from last.keras. A process killed outright leaves
+the last finished epoch intact and is reported as interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from emotion_core import runs
+from emotion_core.augment import AugmentConfig
+from emotion_core.data import DEFAULT_IMAGE_SIZE, load_split
+from emotion_core.labels import EMOTIONS, NUM_CLASSES
+
+LogFn = Callable[[str], None]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; stored as config.json in the run directory."""
+
+    data_root: str
+    variant: str = "xxs"
+    image_size: int = DEFAULT_IMAGE_SIZE
+    strides: list[int] | None = None  # None: mobilevit.plan_strides(image_size)
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    schedule: str = "cosine"  # "cosine" (with warm-up) or "constant"
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.0
+    class_weights: bool = False  # balanced weights, n / (k * count), clipped to [0.2, 10]
+    val_fraction: float = 0.1
+    patience: int = 10  # early stopping on validation accuracy; 0 disables
+    dropout: float = 0.1
+    seed: int = 42
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    cache_dir: str | None = None
+    max_train_images: int | None = None  # subsample train (quick experiments, tests)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, dict):
+            self.augment = AugmentConfig.from_dict(self.augment)
+        if self.epochs < 1:
+            raise ValueError("epochs must be at least 1.")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1.")
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise ValueError("val_fraction must be in [0, 0.9).")
+        if self.learning_rate <= 0:
+            raise ValueError("learning_rate must be positive.")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError("schedule must be 'cosine' or 'constant'.")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["augment"] = self.augment.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices): `fraction` of every class, at least one if it has two."""
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_val = int(round(len(idx) * fraction))
+        if fraction > 0 and n_val == 0 and len(idx) >= 2:
+            n_val = 1
+        val_idx.append(idx[:n_val])
+        train_idx.append(idx[n_val:])
+    return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
+
+
+def balanced_class_weights(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> dict[int, float]:
+    """n / (k * count_c), clipped to [0.2, 10]; absent classes get 1."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    k = present.sum()
+    weights = np.ones(num_classes)
+    weights[present] = np.clip(len(labels) / (k * counts[present]), 0.2, 10.0)
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, augmenter=None,
+                 shuffle: bool = False, seed: int = 0):
+    """tf.data of (float32 (B, S, S, 1) in [0, 255], one-hot (B, 7)); augmentation per batch."""
+    import tensorflow as tf
+
+    x = images[..., None]  # (N, S, S) -> (N, S, S, 1)
+    y = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE)
+    if augmenter is not None and augmenter.layers:
+        ds = ds.map(lambda a, b: (augmenter(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _learning_rate(config: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    if config.schedule == "constant":
+        return config.learning_rate
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = min(total - 1, config.warmup_epochs * steps_per_epoch)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10 if warmup else config.learning_rate,
+        decay_steps=max(1, total - warmup), alpha=0.01,
+        warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup,
+    )
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT (main thread only) or a STOP file; read by the recorder."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.event = threading.Event()
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, lambda *_: self.event.set())
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def is_set(self) -> bool:
+        if not self.event.is_set() and runs.stop_requested(self.run_dir):
+            self.event.set()
+        return self.event.is_set()
+
+
+def _recorder_class():
+    import keras
+
+    class RunRecorder(keras.callbacks.Callback):
+        """Writes metrics, checkpoints, status and progress; early stopping; stop requests."""
+
+        def __init__(self, run_dir: Path, config: TrainConfig, state: dict, stop: _StopFlag,
+                     steps_per_epoch: int, log: LogFn):
+            super().__init__()
+            self.run_dir, self.config, self.state, self.stop = run_dir, config, state, stop
+            self.steps_per_epoch, self.log = steps_per_epoch, log
+            self.stopped_mid_epoch = False
+            self.early_stopped = False
+            self._epoch_start = 0.0
+            self._last_progress = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch_start = time.time()
+            self._write_progress(epoch, 0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch % 10 == 0 and self.stop.is_set():
+                self.stopped_mid_epoch = True
+                self.model.stop_training = True
+            now = time.time()
+            if now - self._last_progress > 2.0:
+                self._write_progress(self.state["epochs_done"], batch + 1, logs)
+                self._last_progress = now
+
+        def _write_progress(self, epoch: int, batch: int, logs=None) -> None:
+            runs.atomic_write_json(self.run_dir / "progress.json", {
+                "epoch": epoch + 1, "epochs": self.config.epochs, "batch": batch,
+                "batches": self.steps_per_epoch, "time": time.time(),
+                "logs": {k: float(v) for k, v in (logs or {}).items()},
+            })
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.stopped_mid_epoch:
+                return  # a partial epoch is not recorded; resume repeats it
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            lr = self.model.optimizer.learning_rate
+            row = {"epoch": epoch + 1, **logs, "learning_rate": float(np.asarray(lr)),
+                   "seconds": round(time.time() - self._epoch_start, 2)}
+            monitor = logs.get("val_accuracy", logs.get("accuracy", 0.0))
+            improved = monitor > self.state["best_value"]
+            # Checkpoints before the metrics row: a row never points at a model that is not on disk.
+            if improved:
+                self.state.update(best_value=monitor, best_epoch=epoch + 1, wait=0)
+                from emotion_core.export import save_keras
+                save_keras(self.model, self.run_dir / "best.keras")
+            else:
+                self.state["wait"] += 1
+            from emotion_core.export import save_keras
+            save_keras(self.model, self.run_dir / "last.keras")
+            self.state["epochs_done"] = epoch + 1
+            runs.atomic_write_json(self.run_dir / "state.json", self.state)
+            runs.append_metrics_row(self.run_dir, row)
+            runs.write_status(self.run_dir, "running", epoch=epoch + 1, epochs=self.config.epochs,
+                              message=f"epoch {epoch + 1}/{self.config.epochs} done")
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",))
+            self.log(f"epoch {epoch + 1}/{self.config.epochs}: {shown}{' (best)' if improved else ''}")
+            if self.config.patience and self.state["wait"] >= self.config.patience:
+                self.early_stopped = True
+                self.model.stop_training = True
+                self.log(f"early stopping: no validation improvement for {self.config.patience} epochs")
+            if self.stop.is_set():
+                self.model.stop_training = True
+
+    return RunRecorder
+
+
+def start_run(config: TrainConfig, runs_dir: Path | None = None, run_id: str | None = None) -> Path:
+    """Create the run directory with config.json and a 'created' status; returns its path."""
+    from emotion_core.mobilevit import check_strides, plan_strides
+
+    runs_dir = Path(runs_dir) if runs_dir else runs.default_runs_dir()
+    strides = list(config.strides) if config.strides else list(plan_strides(config.image_size))
+    check_strides(config.image_size, tuple(strides))  # fail before any work
+    config.strides = strides
+    run_dir = runs.create_run_dir(runs_dir, run_id or runs.new_run_id(config.variant, runs_dir))
+    runs.atomic_write_json(run_dir / "config.json", {**config.to_dict(), "labels": list(EMOTIONS)})
+    runs.write_status(run_dir, "created", pid=None, epoch=0, epochs=config.epochs, message="created")
+    return run_dir
+
+
+def train(config: TrainConfig, runs_dir: Path | None = None, run_id: str | None = None,
+          log: LogFn = print) -> Path:
+    """Start a new run and train it to the end (or a stop request); returns the run directory."""
+    run_dir = start_run(config, runs_dir, run_id)
+    return run_training(run_dir, log=log)
+
+
+def resume(run_dir: Path, log: LogFn = print) -> Path:
+    """Continue an interrupted or stopped run from last.keras."""
+    return run_training(Path(run_dir), log=log)
+
+
+def run_training(run_dir: Path, log: LogFn = print) -> Path:
+    """Train the run in `run_dir` from where it stands, holding the machine's training lock."""
+    run_dir = Path(run_dir)
+    raw = runs.read_json(run_dir / "config.json")
+    if not isinstance(raw, dict):
+        raise runs.RunError(f"{run_dir / 'config.json'} is missing or unreadable: not a run directory.")
+    config = TrainConfig.from_dict(raw)
+    lock = runs.TrainingLock(run_dir.parent)
+    if not lock.acquire(run_dir.name):
+        holder = lock.holder() or {}
+        raise runs.RunError(
+            f"Another training is running on this machine (run {holder.get('run_id')}, pid {holder.get('pid')}). "
+            "Wait for it or stop it first."
+        )
+    stop = _StopFlag(run_dir)
+    try:
+        (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
+        stop.install()
+        runs.write_status(run_dir, "running", pid=os.getpid(), message="loading data")
+        _fit(run_dir, config, stop, log)
+    except BaseException as exc:
+        state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+        runs.write_status(run_dir, state, pid=None, message=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        stop.restore()
+        lock.release()
+    return run_dir
+
+
+def _fit(run_dir: Path, config: TrainConfig, stop: _StopFlag, log: LogFn) -> None:
+    import keras
+
+    from emotion_core.augment import build_augmenter
+    from emotion_core.export import load_keras_model
+    from emotion_core.mobilevit import build_mobilevit, compile_model
+
+    keras.utils.set_random_seed(config.seed)
+    log(f"loading {config.data_root} at {config.image_size}px")
+    last_report = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if time.time() - last_report[0] > 5 or done == total:
+            last_report[0] = time.time()
+            log(f"  decoded {done}/{total} images")
+
+    train_split = load_split(config.data_root, "train", config.image_size, config.cache_dir, progress=progress)
+    images, labels = train_split.images, train_split.labels
+    if config.max_train_images and len(labels) > config.max_train_images:
+        keep = np.random.default_rng(config.seed).permutation(len(labels))[: config.max_train_images]
+        images, labels = images[np.sort(keep)], labels[np.sort(keep)]
+    train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed)
+    log(f"train {len(train_idx)} images, validation {len(val_idx)}; skipped unreadable: {len(train_split.unreadable)}")
+
+    augmenter = build_augmenter(config.augment, seed=config.seed) if config.augment.enabled else None
+    train_ds = make_dataset(images[train_idx], labels[train_idx], config.batch_size, augmenter, True, config.seed)
+    val_ds = make_dataset(images[val_idx], labels[val_idx], config.batch_size) if len(val_idx) else None
+    steps = int(np.ceil(len(train_idx) / config.batch_size))
+
+    state = runs.read_json(run_dir / "state.json", None)
+    if state and (run_dir / "last.keras").is_file() and state.get("epochs_done", 0) > 0:
+        model = load_keras_model(run_dir / "last.keras", compile=True)
+        runs.truncate_metrics(run_dir, state["epochs_done"])
+        log(f"resuming after epoch {state['epochs_done']}")
+    else:
+        state = {"epochs_done": 0, "best_value": -1.0, "best_epoch": 0, "wait": 0}
+        model = build_mobilevit(config.variant, config.image_size, strides=tuple(config.strides),
+                                dropout=config.dropout)
+        compile_model(model, _learning_rate(config, steps), config.label_smoothing)
+        log(f"MobileViT-{config.variant.upper()}: {model.count_params():,} parameters, strides {config.strides}")
+
+    weights = balanced_class_weights(labels[train_idx]) if config.class_weights else None
+    recorder = _recorder_class()(run_dir, config, state, stop, steps, log)
+    if state["epochs_done"] < config.epochs and not (config.patience and state["wait"] >= config.patience):
+        runs.write_status(run_dir, "running", message="training")
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=state["epochs_done"],
+                  class_weight=weights, callbacks=[recorder], verbose=0, shuffle=False)
+    if stop.is_set():
+        runs.write_status(run_dir, "stopped", pid=None,
+                          message=f"stopped after epoch {state['epochs_done']}; resume to continue")
+        log(f"stopped after epoch {state['epochs_done']}; resume with: python -m emotion_core train --resume {run_dir}")
+        return
+    finalize_run(run_dir, config, log)
+
+
+def finalize_run(run_dir: Path, config: TrainConfig, log: LogFn = print) -> dict:
+    """Evaluate best.keras on the test split, write test metrics and exports; status completed."""
+    from emotion_core.evaluate import evaluate_predictions, predict_in_batches
+    from emotion_core.export import export_all, load_keras_model
+
+    runs.write_status(run_dir, "running", message="evaluating on the test split")
+    model = load_keras_model(run_dir / "best.keras")
+    test = load_split(config.data_root, "test", config.image_size, config.cache_dir)
+    probs = predict_in_batches(lambda b: model(b, training=False), test.images)
+    report = evaluate_predictions(test.labels, probs)
+    runs.atomic_write_json(run_dir / "confusion_matrix.json",
+                           {"labels": list(EMOTIONS), "matrix": report["confusion_matrix"]})
+    runs.atomic_write_json(run_dir / "test_metrics.json", {k: v for k, v in report.items() if k != "confusion_matrix"})
+    log(f"test accuracy {report['accuracy']:.4f}, macro F1 {report['macro']['f1']:.4f} on {len(test.labels)} images")
+    runs.write_status(run_dir, "running", message="exporting")
+    paths = export_all(model, run_dir)
+    log("exported " + ", ".join(str(p) for p in paths.values()))
+    runs.write_status(run_dir, "completed", pid=None, message=f"test accuracy {report['accuracy']:.4f}")
+    return report
+
+
+def load_config(run_dir: Path) -> TrainConfig:
+    raw = json.loads((Path(run_dir) / "config.json").read_text())
+    return TrainConfig.from_dict(raw)

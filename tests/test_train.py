@@ -1,0 +1,183 @@
+"""Training end to end through the CLI, run directory contents, export/reload, stop and resume."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotion_core import runs
+from emotion_core.cli import main
+from emotion_core.labels import EMOTIONS
+from emotion_core.train import TrainConfig, balanced_class_weights, resume, run_training, start_run, stratified_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_run_directory_is_complete(trained_run):
+    names = {p.name for p in trained_run.iterdir()}
+    assert {"config.json", "status.json", "metrics.csv", "best.keras", "last.keras", "model.keras", "model.tflite",
+            "saved_model", "test_metrics.json", "confusion_matrix.json", "state.json"} <= names
+    assert runs.read_status(trained_run)["state"] == "completed"
+    rows = runs.read_metrics(trained_run)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for key in ("loss", "accuracy", "precision", "recall", "val_loss", "val_accuracy", "val_precision", "val_recall"):
+        assert key in rows[0]
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["labels"] == list(EMOTIONS) and config["strides"] == [2, 1, 2, 2, 1]
+    cm = json.loads((trained_run / "confusion_matrix.json").read_text())
+    assert np.array(cm["matrix"]).sum() == 21  # 7 classes x 3 test images
+    metrics = json.loads((trained_run / "test_metrics.json").read_text())
+    assert set(metrics["per_class"]) == set(EMOTIONS) and 0 <= metrics["accuracy"] <= 1
+
+
+def test_exports_reload_with_same_predictions(trained_run, tiny_data, cache_dir):
+    import tensorflow as tf
+
+    from emotion_core.data import load_split
+    from emotion_core.export import load_keras_model
+    from emotion_core.inference import Classifier
+
+    images = load_split(tiny_data, "test", 48, cache_dir).images.astype("float32")[..., None]
+    keras_model = load_keras_model(trained_run / "model.keras")
+    expected = np.asarray(keras_model(images, training=False))
+    tflite = Classifier.from_tflite(trained_run / "model.tflite").predict(images)
+    saved = tf.saved_model.load(str(trained_run / "saved_model"))
+    served = saved.serve(tf.constant(images)).numpy()
+    assert np.allclose(tflite, expected, atol=1e-4)
+    assert np.allclose(served, expected, atol=1e-4)
+    assert np.array_equal(tflite.argmax(1), expected.argmax(1))
+
+
+def test_cli_evaluate_prints_per_class_table(trained_run, tiny_data, cache_dir, capsys):
+    assert main(["evaluate", "--run", str(trained_run), "--data", str(tiny_data), "--cache-dir", str(cache_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "macro F1" in out
+    for emotion in EMOTIONS:
+        assert emotion in out
+    assert main(["evaluate", "--run", str(trained_run), "--data", str(tiny_data), "--json",
+                 "--cache-dir", str(cache_dir)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert np.array(report["confusion_matrix"]).sum() == 21
+
+
+def test_cli_export_to_other_folder(trained_run, tmp_path, capsys):
+    assert main(["export", "--run", str(trained_run), "--out", str(tmp_path / "exp")]) == 0
+    assert {p.name for p in (tmp_path / "exp").iterdir()} >= {"model.keras", "model.tflite", "saved_model"}
+
+
+def test_cli_prepare_summary(tiny_data, capsys, tmp_path):
+    assert main(["prepare", "--data", str(tiny_data), "--cache-dir", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "train: 56 images" in out and "test: 21 images" in out
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    assert main(["prepare", "--data", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--image-size", "50"]) == 2
+    assert "multiple of 16" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+
+
+def test_stratified_split_and_class_weights():
+    labels = np.array([0] * 50 + [1] * 10 + [2] * 2)
+    tr, va = stratified_split(labels, 0.1, seed=0)
+    assert len(set(tr) & set(va)) == 0 and len(tr) + len(va) == 62
+    assert np.bincount(labels[va]).tolist() == [5, 1, 1]
+    w = balanced_class_weights(labels, 3)
+    assert w[2] > w[1] > w[0]
+
+
+def test_stop_request_then_resume(tiny_data, cache_dir, tmp_path):
+    config = TrainConfig(data_root=str(tiny_data), epochs=3, batch_size=28, cache_dir=str(cache_dir), patience=0)
+    run_dir = start_run(config, tmp_path / "runs", "stoppable")
+
+    def log(message: str) -> None:
+        if message.startswith("epoch 1/3"):
+            runs.request_stop(run_dir)
+
+    run_training(run_dir, log=log)
+    assert runs.read_status(run_dir)["state"] == "stopped"
+    assert len(runs.read_metrics(run_dir)) == 1 and (run_dir / "last.keras").is_file()
+    assert not (run_dir / "model.tflite").exists()
+
+    resume(run_dir, log=lambda m: None)
+    assert runs.read_status(run_dir)["state"] == "completed"
+    assert [r["epoch"] for r in runs.read_metrics(run_dir)] == [1, 2, 3]
+    assert (run_dir / "model.tflite").is_file()
+
+
+def test_second_training_is_refused_while_one_holds_the_lock(tiny_data, tmp_path):
+    runs_dir = tmp_path / "runs"
+    run_dir = start_run(TrainConfig(data_root=str(tiny_data), epochs=1), runs_dir, "second")
+    lock = runs.TrainingLock(runs_dir)
+    assert lock.acquire("first")
+    try:
+        assert runs.TrainingLock(runs_dir).holder()["run_id"] == "first"
+        with pytest.raises(runs.RunError, match="Another training is running"):
+            run_training(run_dir)
+    finally:
+        lock.release()
+    assert runs.TrainingLock(runs_dir).holder() is None
+
+
+def test_unwritable_runs_dir_gives_clear_error(tiny_data, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(runs.RunError, match="Cannot write"):
+        start_run(TrainConfig(data_root=str(tiny_data)), blocker / "runs")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(runs.RunError, match="Disk full"):
+        start_run(TrainConfig(data_root=str(tiny_data)), tmp_path / "runs2")
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+@pytest.mark.parametrize("sig, expected", [(signal.SIGTERM, "stopped"), (signal.SIGKILL, "interrupted")])
+def test_signal_mid_training_leaves_consistent_run(tiny_data, cache_dir, tmp_path, sig, expected):
+    runs_dir = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emotion_core", "train", "--data", str(tiny_data), "--epochs", "200",
+         "--batch-size", "8", "--patience", "0", "--runs-dir", str(runs_dir), "--run-id", "victim",
+         "--cache-dir", str(cache_dir)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    run_dir = runs_dir / "victim"
+    try:
+        assert _wait_for(lambda: len(runs.read_metrics(run_dir)) >= 1, 240), "no epoch finished"
+        time.sleep(1.0)  # somewhere inside a later epoch
+        proc.send_signal(sig)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    status = runs.read_status(run_dir)
+    assert status["state"] == expected
+    rows = runs.read_metrics(run_dir)
+    state = json.loads((run_dir / "state.json").read_text())
+    assert len(rows) == state["epochs_done"] >= 1
+    from emotion_core.export import load_keras_model
+
+    assert load_keras_model(run_dir / "last.keras").count_params() > 0
+    assert runs.TrainingLock(runs_dir).holder() is None  # the lock died with the process
