@@ -1,0 +1,248 @@
+"""The frame pipeline: detect faces, classify all of them in one batch, annotate.
+
+`EmotionPipeline` is shared by the Live page (one per server, many video
+sessions), the Photo page and the `predict` CLI. It holds no per-session
+state: temporal smoothing lives in a `FaceTracker` that each video session
+owns (`pipeline.new_tracker()`), so one pipeline serves many sessions at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emotion_core.data import resize_square
+from emotion_core.detect import Box, DetectorConfig, FaceDetector, to_gray
+from emotion_core.inference import Classifier
+from emotion_core.labels import EMOTIONS
+
+# BGR colours per emotion for the overlay.
+EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
+    "angry": (40, 40, 230), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 240),
+    "neutral": (200, 200, 200), "sad": (200, 120, 40), "surprise": (0, 140, 255),
+}
+
+
+@dataclass
+class FaceResult:
+    """One face: box (x, y, w, h) in frame pixels, top label, its probability, all 7 probabilities."""
+
+    box: Box
+    label: str
+    probability: float
+    probabilities: np.ndarray
+    track_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "box": [int(v) for v in self.box], "label": self.label, "probability": float(self.probability),
+            "probabilities": {e: float(p) for e, p in zip(EMOTIONS, self.probabilities)},
+            "track_id": self.track_id,
+        }
+
+
+@dataclass
+class Timings:
+    detect_ms: float = 0.0
+    classify_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+def iou(a: Box, b: Box) -> float:
+    ax1, ay1, ax2, ay2 = a[0], a[1], a[0] + a[2], a[1] + a[3]
+    bx1, by1, bx2, by2 = b[0], b[1], b[0] + b[2], b[1] + b[3]
+    iw, ih = max(0, min(ax2, bx2) - max(ax1, bx1)), max(0, min(ay2, by2) - max(ay1, by1))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class _Track:
+    box: Box
+    probs: np.ndarray
+    missed: int = 0
+
+
+@dataclass
+class FaceTracker:
+    """EMA of probabilities per face across frames; faces matched greedily by box overlap (IoU).
+
+    alpha: weight of the newest frame (1.0 = no smoothing). A track unseen for
+    more than `max_missed` frames is dropped.
+    """
+
+    alpha: float = 0.4
+    iou_threshold: float = 0.3
+    max_missed: int = 5
+    _tracks: dict[int, _Track] = field(default_factory=dict)
+    _next_id: int = 0
+
+    def update(self, boxes: list[Box], probs: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """Smoothed probabilities (N, 7) and track ids for this frame's boxes."""
+        pairs = sorted(((iou(b, t.box), i, tid) for i, b in enumerate(boxes) for tid, t in self._tracks.items()),
+                       reverse=True)
+        assigned: dict[int, int] = {}
+        used: set[int] = set()
+        for overlap, i, tid in pairs:
+            if overlap < self.iou_threshold:
+                break
+            if i in assigned or tid in used:
+                continue
+            assigned[i] = tid
+            used.add(tid)
+        smoothed = np.array(probs, dtype=np.float32, copy=True)
+        ids = []
+        for i, box in enumerate(boxes):
+            tid = assigned.get(i)
+            if tid is None:
+                tid = self._next_id
+                self._next_id += 1
+                self._tracks[tid] = _Track(box, smoothed[i].copy())
+            else:
+                track = self._tracks[tid]
+                smoothed[i] = self.alpha * smoothed[i] + (1 - self.alpha) * track.probs
+                track.box, track.probs, track.missed = box, smoothed[i].copy(), 0
+            ids.append(tid)
+        for tid in list(self._tracks):
+            if tid not in ids:
+                self._tracks[tid].missed += 1
+                if self._tracks[tid].missed > self.max_missed:
+                    del self._tracks[tid]
+        return smoothed, ids
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+
+def crop_face(gray: np.ndarray, box: Box, size: int, margin: float = 0.1) -> np.ndarray:
+    """Square (size, size) crop around `box` grown by `margin` per side; edges replicated past the border."""
+    x, y, w, h = box
+    side = max(w, h) * (1 + 2 * margin)
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x1, y1 = x0 + int(round(side)), y0 + int(round(side))
+    H, W = gray.shape
+    crop = gray[max(0, y0):min(H, y1), max(0, x0):min(W, x1)]
+    pad = ((max(0, -y0), max(0, y1 - H)), (max(0, -x0), max(0, x1 - W)))
+    if any(p for pair in pad for p in pair):
+        crop = np.pad(crop, pad, mode="edge") if crop.size else np.zeros((y1 - y0, x1 - x0), np.uint8)
+    return resize_square(crop, size)
+
+
+class EmotionPipeline:
+    """Face detection + MobileViT classification of every face of a frame in one batch."""
+
+    def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, margin: float = 0.1):
+        self.classifier = classifier
+        self.detector = detector or FaceDetector()
+        self.margin = margin
+
+    @classmethod
+    def from_run(cls, run_dir: Path | None = None, detector_config: DetectorConfig | None = None,
+                 prefer: str = "tflite") -> "EmotionPipeline":
+        """Load the model of a run directory (default: models/default)."""
+        return cls(Classifier.from_run(run_dir, prefer=prefer), FaceDetector(detector_config))
+
+    def new_tracker(self, alpha: float = 0.4) -> FaceTracker:
+        return FaceTracker(alpha=alpha)
+
+    def classify_gray(self, gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        """Probabilities (N, 7) for the boxes of a gray frame, all faces in one batch."""
+        size = self.classifier.input_size
+        if not boxes:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        crops = np.stack([crop_face(gray, b, size, self.margin) for b in boxes])  # (N, S, S) uint8
+        return self.classifier.predict(crops.astype(np.float32)[..., None])  # (N, S, S, 1)
+
+    def process(self, frame: np.ndarray, channel_order: str = "bgr", tracker: FaceTracker | None = None,
+                timings: Timings | None = None) -> list[FaceResult]:
+        """Results for every face of a gray, BGR or RGB frame of any size (largest face first)."""
+        start = time.perf_counter()
+        gray = to_gray(frame, channel_order)
+        boxes = self.detector.detect_gray(gray)
+        detected = time.perf_counter()
+        probs = self.classify_gray(gray, boxes)
+        ids: list[int | None] = [None] * len(boxes)
+        if tracker is not None:
+            probs, ids = tracker.update(boxes, probs)  # type: ignore[assignment]
+        done = time.perf_counter()
+        if timings is not None:
+            timings.detect_ms = (detected - start) * 1000
+            timings.classify_ms = (done - detected) * 1000
+            timings.total_ms = (done - start) * 1000
+        results = []
+        for box, p, tid in zip(boxes, probs, ids):
+            k = int(np.argmax(p))
+            results.append(FaceResult(box, EMOTIONS[k], float(p[k]), p, tid))
+        return results
+
+    @staticmethod
+    def annotate(frame: np.ndarray, results: list[FaceResult], channel_order: str = "bgr") -> np.ndarray:
+        """A copy of the frame with boxes, labels and probabilities drawn (gray frames come back BGR)."""
+        if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
+            out = cv2.cvtColor(to_gray(frame), cv2.COLOR_GRAY2BGR)
+            channel_order = "bgr"
+        else:
+            out = np.ascontiguousarray(frame[..., :3] if frame.shape[2] == 4 else frame).copy()
+            if out.dtype != np.uint8:
+                out = cv2.cvtColor(to_gray(frame, channel_order), cv2.COLOR_GRAY2BGR)
+                channel_order = "bgr"
+        thickness = max(1, round(min(out.shape[:2]) / 240))
+        for r in results:
+            color = EMOTION_COLORS.get(r.label, (255, 255, 255))
+            if channel_order.lower() == "rgb":
+                color = color[::-1]
+            x, y, w, h = r.box
+            cv2.rectangle(out, (x, y), (x + w, y + h), color, thickness + 1)
+            text = f"{r.label} {r.probability:.0%}"
+            scale = max(0.4, min(1.2, w / 160))
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+            ty = y - 6 if y - th - 10 >= 0 else min(out.shape[0] - 2, y + h + th + 6)
+            cv2.rectangle(out, (x, ty - th - 4), (x + tw + 6, ty + base), color, -1)
+            cv2.putText(out, text, (x + 3, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness, cv2.LINE_AA)
+        return out
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as BGR (or gray) uint8; ValueError with the path if unreadable."""
+    data = Path(path).read_bytes() if Path(path).is_file() else None
+    if data is None:
+        raise ValueError(f"{path} does not exist or is not a file.")
+    return decode_image_bytes(data, str(path))
+
+
+def decode_image_bytes(data: bytes, name: str = "upload", max_pixels: int = 50_000_000) -> np.ndarray:
+    """Decode uploaded bytes to a BGR uint8 frame; ValueError with a clear message otherwise."""
+    if not data:
+        raise ValueError(f"{name} is empty (0 bytes).")
+    width, height = _header_size(data)
+    if width * height > max_pixels:
+        raise ValueError(f"{name} is too large ({width}x{height} pixels; limit {max_pixels:,}).")
+    buffer = np.frombuffer(data, np.uint8)
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ValueError(f"{name} is not a readable image ({exc.err}).") from None
+    if image is None:
+        raise ValueError(f"{name} is not a readable image (PNG, JPEG, BMP, WebP or TIFF expected).")
+    if image.shape[0] * image.shape[1] > max_pixels:
+        raise ValueError(f"{name} is too large ({image.shape[1]}x{image.shape[0]} pixels; limit {max_pixels:,}).")
+    return image
+
+
+def _header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the image header without decoding pixels; (0, 0) if unknown."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return (0, 0)

@@ -1,0 +1,197 @@
+"""Live pipeline: real-face detection, batch classification, smoothing, threads, odd frames."""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from emotion_core.detect import FaceDetector, to_gray
+from emotion_core.pipeline import EmotionPipeline, FaceTracker, Timings, crop_face, decode_image_bytes, iou
+from emotion_core.labels import EMOTIONS
+
+
+@pytest.fixture(scope="module")
+def astronaut_bgr():
+    from skimage import data
+
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="module")
+def pipeline(trained_run):
+    return EmotionPipeline.from_run(trained_run)
+
+
+def four_faces(face_bgr: np.ndarray) -> np.ndarray:
+    """A 640x480 frame with four copies of the astronaut's head."""
+    head = cv2.resize(face_bgr[30:250, 130:330], (200, 220))
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    for x, y in ((20, 10), (420, 10), (20, 250), (420, 250)):
+        frame[y : y + 220, x : x + 200] = head
+    return frame
+
+
+def test_astronaut_has_exactly_one_face(astronaut_bgr):
+    boxes = FaceDetector().detect(astronaut_bgr)
+    assert len(boxes) == 1
+    x, y, w, h = boxes[0]
+    assert 150 < x + w / 2 < 260 and 80 < y + h / 2 < 180  # the astronaut's face
+
+
+def test_results_shape_and_probabilities(pipeline, astronaut_bgr):
+    timings = Timings()
+    results = pipeline.process(astronaut_bgr, timings=timings)
+    assert len(results) == 1
+    r = results[0]
+    assert r.probabilities.shape == (7,) and abs(float(r.probabilities.sum()) - 1) < 1e-4
+    assert r.label == EMOTIONS[int(np.argmax(r.probabilities))] and r.probability == pytest.approx(r.probabilities.max())
+    assert timings.total_ms >= timings.detect_ms > 0
+    assert set(r.to_dict()["probabilities"]) == set(EMOTIONS)
+
+
+def test_rgb_gray_and_bgra_frames_agree(pipeline, astronaut_bgr):
+    rgb = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2RGB)
+    gray = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2GRAY)
+    bgra = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2BGRA)
+    ref = pipeline.process(astronaut_bgr)[0]
+    for frame, order in ((rgb, "rgb"), (gray, "bgr"), (gray[..., None], "bgr"), (bgra, "bgr")):
+        res = pipeline.process(frame, order)
+        assert len(res) == 1 and res[0].box == ref.box
+        assert np.allclose(res[0].probabilities, ref.probabilities, atol=1e-4)
+
+
+def test_many_faces_classified_in_one_batch(pipeline, astronaut_bgr):
+    calls = []
+    original = pipeline.classifier.predict
+
+    def spy(batch):
+        calls.append(batch.shape)
+        return original(batch)
+
+    pipeline.classifier.predict = spy
+    try:
+        results = pipeline.process(four_faces(astronaut_bgr))
+    finally:
+        pipeline.classifier.predict = original
+    assert len(results) == 4 and calls == [(4, 48, 48, 1)]
+
+
+@pytest.mark.parametrize("shape", [(480, 640, 3), (1, 1, 3), (7, 3), (2000, 30, 3), (30, 2000), (1080, 1920, 3)])
+def test_frames_without_faces_and_odd_sizes(pipeline, shape):
+    frame = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    results = pipeline.process(frame)
+    assert isinstance(results, list)
+    annotated = pipeline.annotate(frame, results)
+    assert annotated.shape[:2] == frame.shape[:2]
+
+
+def test_face_at_border_is_cropped_with_padding(pipeline, astronaut_bgr):
+    shifted = np.zeros_like(astronaut_bgr)
+    shifted[:, :400] = astronaut_bgr[:, 112:]  # face near the left edge
+    crop = crop_face(to_gray(shifted), (0, 50, 100, 100), 48, margin=0.2)
+    assert crop.shape == (48, 48)
+    assert len(pipeline.process(shifted)) >= 0
+
+
+def test_float_and_uint16_frames(pipeline, astronaut_bgr):
+    as_float = astronaut_bgr.astype(np.float32) / 255.0
+    as_u16 = astronaut_bgr.astype(np.uint16) * 257
+    assert len(pipeline.process(as_float)) == 1
+    assert len(pipeline.process(as_u16)) == 1
+
+
+def test_annotate_draws_the_box(pipeline, astronaut_bgr):
+    results = pipeline.process(astronaut_bgr)
+    out = pipeline.annotate(astronaut_bgr, results)
+    assert out.shape == astronaut_bgr.shape and not np.array_equal(out, astronaut_bgr)
+    x, y, w, h = results[0].box
+    assert not np.array_equal(out[y, x : x + w], astronaut_bgr[y, x : x + w])  # top edge painted
+    gray_out = pipeline.annotate(to_gray(astronaut_bgr), results)
+    assert gray_out.shape == astronaut_bgr.shape  # gray comes back BGR
+
+
+def test_tracker_smooths_and_keeps_ids():
+    tracker = FaceTracker(alpha=0.5)
+    a = np.eye(7, dtype=np.float32)[[3]]
+    b = np.eye(7, dtype=np.float32)[[5]]
+    p1, ids1 = tracker.update([(10, 10, 50, 50)], a)
+    p2, ids2 = tracker.update([(12, 11, 50, 50)], b)  # same face moved slightly
+    assert ids1 == ids2
+    assert np.allclose(p2[0], 0.5 * a[0] + 0.5 * b[0]) and np.isclose(p2.sum(), 1)
+    p3, ids3 = tracker.update([(300, 300, 50, 50)], b)  # a different face
+    assert ids3 != ids1 and np.allclose(p3, b)
+    for _ in range(6):
+        tracker.update([], np.zeros((0, 7), np.float32))
+    assert len(tracker) == 0
+
+
+def test_smoothing_reduces_flicker(pipeline, astronaut_bgr):
+    rng = np.random.default_rng(0)
+    tracker = pipeline.new_tracker(alpha=0.3)
+    raw, smooth = [], []
+    for _ in range(12):
+        noisy = np.clip(astronaut_bgr + rng.normal(0, 25, astronaut_bgr.shape), 0, 255).astype(np.uint8)
+        raw.append(pipeline.process(noisy)[0].probabilities)
+        smooth.append(pipeline.process(noisy, tracker=tracker)[0].probabilities)
+    assert np.std(np.diff(smooth, axis=0)) <= np.std(np.diff(raw, axis=0))
+
+
+def test_iou():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+
+
+def test_thread_safety_many_threads_one_pipeline(pipeline, astronaut_bgr):
+    single = pipeline.process(astronaut_bgr)[0].probabilities
+    frames = [astronaut_bgr, four_faces(astronaut_bgr)]
+    errors, outputs = [], []
+
+    def worker(i: int) -> None:
+        try:
+            tracker = pipeline.new_tracker()
+            for j in range(8):
+                res = pipeline.process(frames[(i + j) % 2], tracker=None if j % 3 else tracker)
+                outputs.append((len(res), res[0].probabilities if len(res) == 1 else None))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert len(outputs) == 48 and {n for n, _ in outputs} == {1, 4}
+
+
+def test_decode_upload_errors():
+    with pytest.raises(ValueError, match="empty"):
+        decode_image_bytes(b"")
+    with pytest.raises(ValueError, match="not a readable image"):
+        decode_image_bytes(b"%PDF-1.4 not an image", "doc.pdf")
+    ok = decode_image_bytes(cv2.imencode(".png", np.zeros((10, 12, 3), np.uint8))[1].tobytes())
+    assert ok.shape == (10, 12, 3)
+    big = cv2.imencode(".png", np.zeros((3000, 3000), np.uint8))[1].tobytes()
+    with pytest.raises(ValueError, match="too large"):
+        decode_image_bytes(big, "big.png", max_pixels=1_000_000)
+
+
+def test_cli_predict_writes_annotated_image(trained_run, astronaut_bgr, tmp_path, capsys):
+    import json
+
+    from emotion_core.cli import main
+
+    image = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(image), astronaut_bgr)
+    (tmp_path / "bad.png").write_text("nope")
+    code = main(["predict", str(image), str(tmp_path / "bad.png"), "--run", str(trained_run),
+                 "--out", str(tmp_path / "out"), "--json"])
+    assert code == 1  # one unreadable input, reported, the other processed
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert len(payload[str(image)]) == 1 and "bad.png" in captured.err
+    assert (tmp_path / "out" / "astronaut_annotated.png").is_file()
