@@ -7,6 +7,7 @@ TFLite interpreter or a traced `tf.function` runs a batch in milliseconds.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import warnings
 from pathlib import Path
@@ -18,7 +19,12 @@ from emotion_core.export import ModelLoadError, check_tflite_file, load_keras_mo
 from emotion_core.labels import EMOTIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"
+
+
+def default_model_dir() -> Path:
+    """The shipped default model, or `$EMOTION_MODEL_DIR`."""
+    env = os.environ.get("EMOTION_MODEL_DIR")
+    return Path(env) if env else PROJECT_ROOT / "models" / "default"
 
 
 class Classifier:
@@ -79,7 +85,7 @@ class Classifier:
     @classmethod
     def from_run(cls, run_dir: Path | None = None, prefer: str = "tflite") -> "Classifier":
         """Load a run directory's model (model.tflite, else model.keras / best.keras)."""
-        run_dir = Path(run_dir) if run_dir else DEFAULT_MODEL_DIR
+        run_dir = Path(run_dir) if run_dir else default_model_dir()
         if not run_dir.is_dir():
             raise ModelLoadError(f"Model directory {run_dir} does not exist.")
         tflite = run_dir / "model.tflite"

@@ -262,10 +262,11 @@ def run_training(run_dir: Path, log: LogFn = print) -> Path:
     lock = runs.TrainingLock(run_dir.parent)
     if not lock.acquire(run_dir.name):
         holder = lock.holder() or {}
-        raise runs.RunError(
-            f"Another training is running on this machine (run {holder.get('run_id')}, pid {holder.get('pid')}). "
-            "Wait for it or stop it first."
-        )
+        message = (f"Another training is running on this machine (run {holder.get('run_id')}, "
+                   f"pid {holder.get('pid')}). Wait for it or stop it first.")
+        if runs.read_status(run_dir).get("state") == "created":
+            runs.write_status(run_dir, "failed", pid=None, message=message)
+        raise runs.RunError(message)
     stop = _StopFlag(run_dir)
     try:
         (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
@@ -350,12 +351,32 @@ def finalize_run(run_dir: Path, config: TrainConfig, log: LogFn = print) -> dict
     runs.atomic_write_json(run_dir / "confusion_matrix.json",
                            {"labels": list(EMOTIONS), "matrix": report["confusion_matrix"]})
     runs.atomic_write_json(run_dir / "test_metrics.json", {k: v for k, v in report.items() if k != "confusion_matrix"})
+    save_predictions(run_dir / "test_predictions.npz", test.paths, test.labels, probs)
     log(f"test accuracy {report['accuracy']:.4f}, macro F1 {report['macro']['f1']:.4f} on {len(test.labels)} images")
     runs.write_status(run_dir, "running", message="exporting")
     paths = export_all(model, run_dir)
     log("exported " + ", ".join(str(p) for p in paths.values()))
     runs.write_status(run_dir, "completed", pid=None, message=f"test accuracy {report['accuracy']:.4f}")
     return report
+
+
+def save_predictions(path: Path, paths: list[str], labels: np.ndarray, probs: np.ndarray) -> None:
+    """Per-image test predictions (paths relative to the data root) for the misclassified gallery."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, paths=np.array(paths, dtype=str), labels=labels.astype(np.int64),
+                        probs=probs.astype(np.float16))
+    runs.atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_predictions(path: Path) -> dict[str, np.ndarray] | None:
+    """{'paths', 'labels', 'probs'} or None when missing or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in ("paths", "labels", "probs")}
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def load_config(run_dir: Path) -> TrainConfig:

@@ -9,6 +9,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
+import pylibsrtp  # noqa: F401  - must load before TensorFlow (see dashboard/__init__.py)
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]

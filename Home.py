@@ -1,0 +1,98 @@
+"""Emotion dashboard: entry point and Home page. Run with `streamlit run Home.py`.
+
+Home renders fast: TensorFlow is imported only by the pages that need it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import streamlit as st
+
+from dashboard import auth, settings
+
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
+
+
+def home() -> None:
+    from dashboard.resources import quick_counts
+    from emotion_core.data import DataError
+    from emotion_core.runs import default_runs_dir, list_runs, load_run
+
+    st.title("Facial emotion dashboard")
+    st.markdown(
+        "Inspect a FER-2013-style data set, train **MobileViT** (XXS / XS / S) from the browser with live charts, "
+        "judge models by their confusion matrices, and point a webcam at the served model."
+    )
+    col_data, col_runs, col_model = st.columns(3)
+    with col_data:
+        st.subheader("Data set")
+        root = settings.default_data_root()
+        if root is None:
+            st.info("No data set found under the configured data roots "
+                    f"({', '.join(str(r) for r in settings.data_roots())}).")
+        else:
+            try:
+                counts = quick_counts(str(root))
+                st.metric("Images", f"{sum(counts['train'].values()) + sum(counts['test'].values()):,}")
+                st.caption(f"{root}: train {sum(counts['train'].values()):,}, test {sum(counts['test'].values()):,}")
+            except DataError as exc:
+                st.warning(str(exc))
+    with col_runs:
+        st.subheader("Runs")
+        all_runs = list_runs(default_runs_dir())
+        scored = [r for r in all_runs if r.test_accuracy is not None]
+        st.metric("Training runs", len(all_runs))
+        if scored:
+            best = max(scored, key=lambda r: r.test_accuracy)
+            st.caption(f"Best test accuracy {best.test_accuracy:.1%} ({best.run_id})")
+        active = [r for r in all_runs if r.state == "running"]
+        if active:
+            st.caption(f"Training now: {active[0].run_id}")
+    with col_model:
+        st.subheader("Served model")
+        model_dir = settings.model_dir()
+        served = load_run(model_dir)
+        if served.servable:
+            variant = str(served.config.get("variant", "?")).upper()
+            acc = served.test_accuracy
+            st.metric(f"MobileViT-{variant}", f"{acc:.1%}" if acc is not None else "n/a",
+                      help="test accuracy on the data set it was trained for")
+            st.caption(str(model_dir))
+        else:
+            st.warning(f"No model in {model_dir}: train one on the Training page.")
+
+    st.subheader("Pages")
+    for page, text in PAGE_TEXT.items():
+        if page in visible_pages():
+            st.page_link(page, label=text[0], icon=text[1])
+            st.caption(text[2])
+
+
+PAGE_TEXT = {
+    "pages/1_Dataset.py": ("Dataset", ":material/dataset:", "Counts per class, sample faces, pixel statistics, unreadable files."),
+    "pages/2_Augmentation.py": ("Augmentation", ":material/tune:", "Preview flips, rotation and zoom on real samples."),
+    "pages/3_Training.py": ("Training", ":material/model_training:", "Train MobileViT in the background with live charts."),
+    "pages/4_Evaluation.py": ("Evaluation", ":material/grid_on:", "Confusion matrices, per-class metrics, mistakes, comparisons."),
+    "pages/5_Live.py": ("Live", ":material/videocam:", "Your webcam through face detection and MobileViT."),
+    "pages/6_Photo.py": ("Photo", ":material/photo_camera:", "Upload photos instead of using a webcam."),
+}
+
+
+def visible_pages() -> list[str]:
+    return [p for p in PAGE_TEXT if p != "pages/3_Training.py" or auth.training_visible()]
+
+
+def main() -> None:
+    st.set_page_config(page_title="Emotion dashboard", page_icon=":material/mood:", layout="wide")
+    auth.require_login()
+    auth.admin_login_widget()
+    pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
+    pages += [st.Page(p, title=PAGE_TEXT[p][0], icon=PAGE_TEXT[p][1]) for p in visible_pages()]
+    st.navigation(pages).run()
+
+
+main()

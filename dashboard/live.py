@@ -1,0 +1,110 @@
+"""The per-session frame processor behind the Live page (no Streamlit calls: it runs in WebRTC threads).
+
+Results leave the video thread through a lock-protected snapshot that the page
+polls; server-wide counters can be written to `$EMOTION_LIVE_STATS` (JSON) so
+tests and the load benchmark can see what the server produced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from emotion_core.labels import EMOTIONS
+from emotion_core.pipeline import EmotionPipeline, Timings
+
+
+class ServerStats:
+    """Frames and faces processed by all sessions of this server process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.frames = 0
+        self.frames_with_faces = 0
+        self.sessions: set[int] = set()
+        self._last_write = 0.0
+
+    def record(self, session: int, faces: int, labels: list[str]) -> None:
+        with self.lock:
+            self.frames += 1
+            self.frames_with_faces += faces > 0
+            self.sessions.add(session)
+            path = os.environ.get("EMOTION_LIVE_STATS")
+            now = time.time()
+            if path and now - self._last_write > 0.5:
+                self._last_write = now
+                payload = {"frames": self.frames, "frames_with_faces": self.frames_with_faces,
+                           "sessions": len(self.sessions), "last_labels": labels, "time": now}
+                tmp = Path(path).with_suffix(".tmp")
+                tmp.write_text(json.dumps(payload))
+                os.replace(tmp, path)
+
+    def forget(self, session: int) -> None:
+        with self.lock:
+            self.sessions.discard(session)
+
+
+SERVER_STATS = ServerStats()
+
+
+class LiveProcessor:
+    """Runs each video frame through the shared pipeline with this session's tracker."""
+
+    def __init__(self, pipeline: EmotionPipeline, history: int = 120, smoothing: float = 0.4):
+        self.pipeline = pipeline
+        self.tracker = pipeline.new_tracker(alpha=smoothing)
+        self._lock = threading.Lock()
+        self._history: deque[dict[str, float]] = deque(maxlen=history)
+        self._frame_times: deque[float] = deque(maxlen=30)
+        self._latency: deque[float] = deque(maxlen=30)
+        self._faces = 0
+        self._frames = 0
+        self._last_results: list[dict] = []
+
+    def process_bgr(self, image: np.ndarray) -> np.ndarray:
+        """Annotate one BGR frame and record the results (thread-safe)."""
+        timings = Timings()
+        with self._lock:
+            tracker = self.tracker
+        results = self.pipeline.process(image, "bgr", tracker=tracker, timings=timings)
+        out = self.pipeline.annotate(image, results)
+        now = time.time()
+        with self._lock:
+            self._frames += 1
+            self._faces = len(results)
+            self._frame_times.append(now)
+            self._latency.append(timings.total_ms)
+            self._last_results = [r.to_dict() for r in results]
+            if results:
+                main = max(results, key=lambda r: r.box[2] * r.box[3])
+                self._history.append({e: float(p) for e, p in zip(EMOTIONS, main.probabilities)})
+        SERVER_STATS.record(id(self), len(results), [r.label for r in results])
+        return out
+
+    def callback(self, frame):
+        """streamlit-webrtc video_frame_callback: av.VideoFrame in, annotated av.VideoFrame out."""
+        import av
+
+        out = self.process_bgr(frame.to_ndarray(format="bgr24"))
+        return av.VideoFrame.from_ndarray(out, format="bgr24")
+
+    def snapshot(self) -> dict:
+        """FPS, latency, face count, last results and probability history, copied under the lock."""
+        with self._lock:
+            times = list(self._frame_times)
+            fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+            return {
+                "frames": self._frames, "faces": self._faces, "fps": fps,
+                "latency_ms": float(np.median(self._latency)) if self._latency else 0.0,
+                "results": list(self._last_results), "history": list(self._history),
+                "last_frame_age": time.time() - times[-1] if times else None,
+            }
+
+    def close(self) -> None:
+        SERVER_STATS.forget(id(self))

@@ -1,0 +1,45 @@
+"""Cached resources: one pipeline per model for the whole server, cached data set loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from emotion_core.runs import find_model_file
+
+
+def model_signature(model_dir: Path) -> str:
+    """Path plus mtime of the model file: a retrained model gets a fresh cache entry."""
+    model_file = find_model_file(model_dir)
+    return f"{model_file}:{model_file.stat().st_mtime_ns}" if model_file else ""
+
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=4)
+def _pipeline(model_dir: str, signature: str):
+    from emotion_core.pipeline import EmotionPipeline
+
+    return EmotionPipeline.from_run(Path(model_dir))
+
+
+def get_pipeline(model_dir: Path):
+    """The shared EmotionPipeline for `model_dir` (loaded once per server); ModelLoadError if unusable."""
+    return _pipeline(str(model_dir), model_signature(model_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=8, ttl=30)
+def quick_counts(root: str) -> dict[str, dict[str, int]]:
+    from emotion_core.data import quick_summary
+
+    return quick_summary(root)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def sample_indices(labels: np.ndarray, per_class: int, seed: int) -> dict[int, list[int]]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        out[int(c)] = sorted(rng.choice(idx, size=min(per_class, len(idx)), replace=False).tolist())
+    return out

@@ -1,0 +1,64 @@
+"""Training as a background process: survives reruns, navigation and closed tabs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from emotion_core import runs
+from emotion_core.train import TrainConfig, start_run
+
+
+def running_training(runs_dir: Path) -> dict | None:
+    """{'pid', 'run_id'} of the training that holds this machine's lock, or None."""
+    return runs.TrainingLock(runs_dir).holder()
+
+
+def _spawn(run_dir: Path) -> subprocess.Popen:
+    log = open(run_dir / "train.log", "ab")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emotion_core", "train", "--resume", str(run_dir)],
+            cwd=runs.PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # not killed with the Streamlit session or a page rerun
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+    finally:
+        log.close()
+    threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
+    return proc
+
+
+def launch_training(config: TrainConfig, runs_dir: Path) -> Path:
+    """Create a run directory and train it in a background process; RunError if one is running."""
+    holder = running_training(runs_dir)
+    if holder:
+        raise runs.RunError(f"A training is already running (run {holder.get('run_id')}). "
+                            "Only one training runs at a time on this machine; stop it or wait.")
+    run_dir = start_run(config, runs_dir)
+    proc = _spawn(run_dir)
+    runs.write_status(run_dir, "created", pid=proc.pid, message="starting the training process")
+    return run_dir
+
+
+def resume_training(run_dir: Path) -> None:
+    """Continue a stopped or interrupted run in a background process."""
+    holder = running_training(run_dir.parent)
+    if holder:
+        raise runs.RunError(f"A training is already running (run {holder.get('run_id')}).")
+    state = runs.read_status(run_dir).get("state")
+    if state not in ("stopped", "interrupted", "failed", "created"):
+        raise runs.RunError(f"Run {run_dir.name} is {state}; only stopped or interrupted runs can be resumed.")
+    _spawn(run_dir)
+
+
+def log_tail(run_dir: Path, lines: int = 30) -> str:
+    try:
+        text = (run_dir / "train.log").read_text(errors="replace")
+    except OSError:
+        return ""
+    kept = [ln for ln in text.splitlines() if not ln.startswith(("I0000", "W0000", "WARNING: All log"))]
+    return "\n".join(kept[-lines:])

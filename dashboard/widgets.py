@@ -1,0 +1,46 @@
+"""Small widgets shared by pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import settings
+from emotion_core.runs import RunInfo, default_runs_dir, list_runs, load_run
+
+
+def data_root_input(key: str = "data_root") -> Path | None:
+    """A text input for the data root, limited to the configured data roots; None (with a message) if refused."""
+    default = settings.default_data_root()
+    raw = st.text_input("Data root (holds train/ and test/)", value=str(default) if default else "", key=key,
+                        help="Only folders inside the configured data roots may be used: "
+                             + ", ".join(str(r) for r in settings.data_roots()))
+    try:
+        return settings.resolve_data_root(raw)
+    except ValueError as exc:
+        st.error(str(exc))
+        return None
+
+
+def servable_runs() -> list[RunInfo]:
+    """The default model (when present) and every run with a servable model."""
+    found = []
+    default = load_run(settings.model_dir())
+    if default.servable:
+        default.run_id = f"default ({settings.model_dir().name})"
+        found.append(default)
+    found += [r for r in list_runs(default_runs_dir()) if r.servable]
+    return found
+
+
+def model_selector(key: str) -> RunInfo | None:
+    """Choose the model to serve; None (with a message) when there is none."""
+    choices = servable_runs()
+    if not choices:
+        st.warning("No trained model yet: train one on the Training page "
+                   "(or restore models/default from the repository).")
+        return None
+    labels = [f"{r.run_id}  ({r.test_accuracy:.1%} test)" if r.test_accuracy is not None else r.run_id for r in choices]
+    index = st.selectbox("Model", range(len(choices)), format_func=lambda i: labels[i], key=key)
+    return choices[index]

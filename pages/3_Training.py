@@ -1,0 +1,127 @@
+"""Training: start MobileViT training in the background, watch live charts, stop and resume."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from dashboard import auth
+from dashboard.charts import METRIC_NAMES, metric_chart
+from dashboard.training import launch_training, log_tail, resume_training, running_training
+from dashboard.widgets import data_root_input
+from emotion_core import runs
+from emotion_core.augment import AugmentConfig
+from emotion_core.mobilevit import VARIANTS, plan_strides
+from emotion_core.train import TrainConfig
+
+st.title("Training")
+if not auth.training_visible():
+    st.warning("Training is limited to admins on this server.")
+    st.stop()
+
+runs_dir = runs.default_runs_dir()
+holder = running_training(runs_dir)
+
+with st.form("train_form"):
+    st.subheader("New run")
+    root = data_root_input("train_data_root")
+    c1, c2, c3, c4 = st.columns(4)
+    variant = c1.selectbox("Variant", list(VARIANTS), format_func=str.upper)
+    image_size = c2.selectbox("Input size", [48, 64, 96, 128], index=0,
+                              help="Stride plan chosen so every MobileViT block gets an even feature map.")
+    epochs = c3.number_input("Epochs", 1, 500, 30)
+    batch_size = c4.number_input("Batch size", 1, 1024, 64)
+    c5, c6, c7, c8 = st.columns(4)
+    learning_rate = c5.number_input("Learning rate", 1e-6, 1.0, 1e-3, format="%.5f")
+    schedule = c6.selectbox("Schedule", ["cosine", "constant"])
+    label_smoothing = c7.number_input("Label smoothing", 0.0, 0.5, 0.0, 0.05)
+    patience = c8.number_input("Early-stopping patience", 0, 100, 10)
+    class_weights = st.checkbox("Balanced class weights (disgust is rare)")
+    a1, a2, a3, a4, a5 = st.columns(5)
+    hflip = a1.checkbox("Horizontal flip", True)
+    vflip = a2.checkbox("Vertical flip", False)
+    rotation = a3.number_input("Rotation", 0.0, 0.5, 0.05, 0.01)
+    zoom = a4.number_input("Zoom", 0.0, 0.5, 0.1, 0.01)
+    translation = a5.number_input("Translation", 0.0, 0.5, 0.1, 0.01)
+    st.caption(f"Stride plan at {image_size}px: {plan_strides(int(image_size))}")
+    start = st.form_submit_button("Start training", type="primary", disabled=holder is not None)
+
+if holder is not None:
+    st.info(f"A training is running (run {holder.get('run_id')}): only one at a time on this machine.")
+
+if start:
+    if root is None:
+        st.stop()
+    try:
+        config = TrainConfig(
+            data_root=str(root), variant=variant, image_size=int(image_size), epochs=int(epochs),
+            batch_size=int(batch_size), learning_rate=float(learning_rate), schedule=schedule,
+            label_smoothing=float(label_smoothing), patience=int(patience), class_weights=class_weights,
+            augment=AugmentConfig(hflip, vflip, float(rotation), float(zoom), float(translation)),
+        )
+        run_dir = launch_training(config, runs_dir)
+    except (runs.RunError, ValueError) as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["watched_run"] = run_dir.name
+        st.success(f"Started run {run_dir.name} in the background.")
+        time.sleep(1.0)
+        st.rerun()
+
+all_runs = runs.list_runs(runs_dir)
+if not all_runs:
+    st.info("No runs yet.")
+    st.stop()
+
+ids = [r.run_id for r in all_runs]
+preferred = (holder or {}).get("run_id") or st.session_state.get("watched_run") or ids[0]
+watched_id = st.selectbox("Run", ids, index=ids.index(preferred) if preferred in ids else 0)
+watched_dir = runs_dir / watched_id
+
+
+@st.fragment(run_every=2.0)
+def live_view() -> None:
+    """Refreshes every 2 s: status, progress inside the epoch, metric charts."""
+    status = runs.read_status(watched_dir)
+    state = status.get("state", "unknown")
+    rows = runs.read_metrics(watched_dir)
+    progress = runs.read_json(watched_dir / "progress.json", {}) or {}
+    st.markdown(f"**State:** {state} — {status.get('message', '')}")
+    if state == "running" and progress.get("batches"):
+        st.progress(min(1.0, progress["batch"] / progress["batches"]),
+                    text=f"epoch {progress['epoch']}/{progress['epochs']}, batch {progress['batch']}/{progress['batches']}")
+    col_stop, col_resume = st.columns(2)
+    if state in ("running", "created") and col_stop.button("Stop", key="stop"):
+        runs.request_stop(watched_dir)
+        st.toast("Stop requested: the run saves and stops after the current batch.")
+    if state in ("stopped", "interrupted") and col_resume.button("Resume", key="resume"):
+        try:
+            resume_training(watched_dir)
+            st.toast("Resumed.")
+        except runs.RunError as exc:
+            st.error(str(exc))
+    if state == "interrupted":
+        st.warning("The training process ended without finishing (killed or crashed). "
+                   "Metrics and the last finished epoch are kept; Resume continues from there.")
+    if rows:
+        chart_cols = st.columns(2)
+        for i, metric in enumerate(METRIC_NAMES):
+            chart_cols[i % 2].plotly_chart(metric_chart(rows, metric), width="stretch", key=f"chart_{metric}")
+    else:
+        st.caption("Charts appear after the first epoch.")
+    tail = log_tail(watched_dir)
+    if tail:
+        with st.expander("Log"):
+            st.code(tail)
+
+
+live_view()
+
+st.subheader("Past runs")
+st.dataframe(
+    [{"run": r.run_id, "state": r.state, "variant": str(r.config.get("variant", "")).upper(),
+      "input": r.config.get("image_size"), "epochs": r.config.get("epochs"),
+      "test accuracy": None if r.test_accuracy is None else round(r.test_accuracy, 4)} for r in all_runs],
+    hide_index=True,
+)

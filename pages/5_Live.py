@@ -1,0 +1,67 @@
+"""Live: the browser's webcam through face detection and MobileViT, annotated video back."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from dashboard import settings
+from dashboard.charts import probability_bars, probability_timeline
+from dashboard.live import LiveProcessor
+from dashboard.resources import get_pipeline
+from dashboard.widgets import model_selector
+from emotion_core.export import ModelLoadError
+
+st.title("Live")
+st.caption("Allow camera access, press Start: faces get a box, the emotion and its probability. "
+           "Video is processed on this server; nothing is stored.")
+
+run = model_selector("live_model")
+if run is None:
+    st.stop()
+try:
+    pipeline = get_pipeline(run.path)
+except ModelLoadError as exc:
+    st.error(f"This model cannot be served: {exc}")
+    st.stop()
+
+# One processor per browser session and model; the pipeline itself is shared by all sessions.
+key = f"live_processor::{run.path}"
+if key not in st.session_state:
+    st.session_state[key] = LiveProcessor(pipeline)
+processor: LiveProcessor = st.session_state[key]
+
+ctx = webrtc_streamer(
+    key="live",
+    mode=WebRtcMode.SENDRECV,
+    rtc_configuration=settings.rtc_configuration(),
+    media_stream_constraints={"video": True, "audio": False},
+    video_frame_callback=processor.callback,
+    async_processing=True,
+)
+
+if not settings.ice_servers():
+    st.caption("No STUN/TURN servers configured: fine on this machine or a LAN. Remote colleagues need "
+               "[webrtc] ice_servers in .streamlit/secrets.toml (see the README).")
+
+
+@st.fragment(run_every=0.5)
+def live_stats() -> None:
+    snap = processor.snapshot()
+    age = snap["last_frame_age"]
+    if age is None or age > 3:
+        st.caption("Waiting for video...")
+        return
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("FPS", f"{snap['fps']:.1f}")
+    c2.metric("Latency (median)", f"{snap['latency_ms']:.0f} ms")
+    c3.metric("Faces", snap["faces"])
+    c4.metric("Frames", snap["frames"])
+    if snap["results"]:
+        main = max(snap["results"], key=lambda r: r["box"][2] * r["box"][3])
+        left, right = st.columns(2)
+        left.plotly_chart(probability_bars(main["probabilities"]), width="stretch", key="live_bars")
+        right.plotly_chart(probability_timeline(snap["history"]), width="stretch", key="live_timeline")
+
+
+live_stats()

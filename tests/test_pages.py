@@ -1,0 +1,221 @@
+"""AppTest for Home and every page, with good and bad inputs."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 240
+
+
+@pytest.fixture
+def app_env(monkeypatch, tiny_data, trained_run, tmp_path):
+    """Data roots = the tiny data set's parent, served model = the trained tiny run, fresh runs dir."""
+    monkeypatch.setenv("EMOTION_DATA_ROOTS", str(tiny_data.parent))
+    monkeypatch.setenv("EMOTION_DATA_DEFAULT", str(tiny_data))
+    monkeypatch.setenv("EMOTION_MODEL_DIR", str(trained_run))
+    monkeypatch.setenv("EMOTION_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+    return {"data": tiny_data, "run": trained_run}
+
+
+@pytest.fixture
+def no_webrtc_session(monkeypatch):
+    import streamlit_webrtc.component
+
+    monkeypatch.setattr(streamlit_webrtc.component, "get_this_session_info", lambda: None)
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / name), default_timeout=TIMEOUT)
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for e in at.markdown] + [e.value for e in at.caption] + [e.value for e in at.title]
+    parts += [str(m.value) + str(m.label) for m in at.metric]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_home_shows_state_at_a_glance(app_env):
+    at = page("Home.py").run()
+    assert not at.exception
+    body = texts(at)
+    assert "Facial emotion dashboard" in body
+    assert "77" in body  # 56 train + 21 test images
+    assert "MobileViT-XXS" in body
+    assert "tensorflow" not in __import__("sys").modules or True  # Home itself never imports TF (see next test)
+
+
+def test_home_imports_no_tensorflow(app_env):
+    import subprocess
+    import sys
+
+    code = ("import sys; from streamlit.testing.v1 import AppTest; "
+            "at = AppTest.from_file('Home.py', default_timeout=60).run(); "
+            "assert not at.exception, at.exception; print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_home_without_data_or_model(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMOTION_DATA_ROOTS", str(tmp_path / "empty"))
+    monkeypatch.setenv("EMOTION_MODEL_DIR", str(tmp_path / "no_model"))
+    monkeypatch.delenv("EMOTION_DATA_DEFAULT", raising=False)
+    at = page("Home.py").run()
+    assert not at.exception
+    assert any("No data set found" in i.value for i in at.info)
+    assert any("No model" in w.value for w in at.warning)
+
+
+def test_dataset_page_counts_and_loading(app_env):
+    at = page("pages/1_Dataset.py").run()
+    assert not at.exception
+    assert "56" in texts(at) and "21" in texts(at)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "Every image file decoded." in [s.value for s in at.success]
+    assert len(at.dataframe) >= 1
+
+
+def test_dataset_page_lists_unreadable_files(app_env):
+    (app_env["data"] / "train" / "sad" / "broken.jpg").write_bytes(b"garbage")
+    try:
+        at = page("pages/1_Dataset.py").run()
+        at.button[0].click().run()
+        assert not at.exception
+        assert any("unreadable" in w.value for w in at.warning)
+    finally:
+        (app_env["data"] / "train" / "sad" / "broken.jpg").unlink()
+
+
+def test_dataset_page_refuses_paths_outside_roots(app_env):
+    at = page("pages/1_Dataset.py").run()
+    at.text_input[0].set_value("/etc").run()
+    assert not at.exception
+    assert any("outside the configured data roots" in e.value for e in at.error)
+
+
+def test_dataset_page_empty_data_root(app_env, tmp_path):
+    empty = app_env["data"].parent / "empty_root"
+    empty.mkdir(exist_ok=True)
+    at = page("pages/1_Dataset.py").run()
+    at.text_input[0].set_value(str(empty)).run()
+    assert not at.exception
+    assert any("Missing split folder" in e.value for e in at.error)
+
+
+def test_augmentation_page(app_env):
+    at = page("pages/2_Augmentation.py").run()
+    assert not at.exception
+    assert len(at.get("imgs")) >= 1 or len(at.main.children) > 0
+    at.sidebar.slider[0].set_value(0.2).run()
+    assert not at.exception
+
+
+def test_training_page_lists_runs_and_refuses_second_start(app_env, monkeypatch):
+    from emotion_core import runs
+
+    runs_dir = runs.default_runs_dir()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(app_env["run"], runs_dir / "tiny-copy")
+    lock = runs.TrainingLock(runs_dir)
+    assert lock.acquire("someone-else")
+    try:
+        at = page("pages/3_Training.py").run()
+        assert not at.exception
+        assert any("only one at a time" in i.value for i in at.info)
+        assert "completed" in texts(at)
+    finally:
+        lock.release()
+
+
+def test_training_page_starts_background_run_and_stop(app_env, monkeypatch):
+    from dashboard import training
+    from emotion_core import runs
+
+    launched = {}
+
+    def fake_spawn(run_dir):
+        launched["run_dir"] = run_dir
+
+        class P:
+            pid = 999999
+
+        return P()
+
+    monkeypatch.setattr(training, "_spawn", fake_spawn)
+    at = page("pages/3_Training.py").run()
+    at.number_input[0].set_value(1)  # epochs
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    run_dir = launched["run_dir"]
+    assert (run_dir / "config.json").is_file()
+    assert runs.read_json(run_dir / "config.json")["epochs"] == 1
+
+
+def test_evaluation_page(app_env):
+    at = page("pages/4_Evaluation.py").run()
+    assert not at.exception
+    assert any("Accuracy" in m.label for m in at.metric)
+    at.toggle[0].set_value(True).run()
+    assert not at.exception
+
+
+def test_evaluation_page_without_runs(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMOTION_MODEL_DIR", str(tmp_path / "none"))
+    at = page("pages/4_Evaluation.py").run()
+    assert not at.exception
+    assert any("No evaluated run" in i.value for i in at.info)
+
+
+def test_live_page_renders(app_env, no_webrtc_session):
+    at = page("pages/5_Live.py").run()
+    assert not at.exception, at.exception
+    assert "Live" in texts(at)
+
+
+def test_live_page_without_model(monkeypatch, tmp_path, no_webrtc_session):
+    monkeypatch.setenv("EMOTION_MODEL_DIR", str(tmp_path / "none"))
+    at = page("pages/5_Live.py").run()
+    assert not at.exception
+    assert any("No trained model" in w.value for w in at.warning)
+
+
+def test_live_page_with_corrupt_model(monkeypatch, tmp_path, no_webrtc_session):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.tflite").write_bytes(b"not a flatbuffer")
+    (broken / "model.keras").write_bytes(b"not a zip")
+    monkeypatch.setenv("EMOTION_MODEL_DIR", str(broken))
+    at = page("pages/5_Live.py").run()
+    assert not at.exception
+    assert any("cannot be served" in e.value for e in at.error)
+
+
+def _png(image: np.ndarray) -> bytes:
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def test_photo_page_upload_face_and_corrupt(app_env):
+    from skimage import data
+
+    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    at = page("pages/6_Photo.py").run()
+    assert not at.exception
+    uploader = at.get("file_uploader")[0]
+    uploader.upload("astronaut.png", _png(face), "image/png")
+    uploader.upload("corrupt.jpg", b"\xff\xd8\xff garbage", "image/jpeg")
+    uploader.upload("empty.png", b"", "image/png").run()
+    assert not at.exception, at.exception
+    assert any("Face 1:" in m.value for m in at.markdown)
+    errors = [e.value for e in at.error]
+    assert any("corrupt.jpg is not a readable image" in e for e in errors)
+    assert any("empty.png is empty" in e for e in errors)
