@@ -23,7 +23,7 @@ from emotion_core.labels import EMOTIONS
 # BGR colours per emotion for the overlay.
 EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
     "angry": (40, 40, 230), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 240),
-    "neutral": (200, 200, 200), "sad": (200, 120, 40), "surprise": (0, 140, 255),
+    "neutral": (180, 180, 60), "sad": (200, 120, 40), "surprise": (0, 140, 255),
 }
 
 

@@ -1,0 +1,93 @@
+"""End-to-end in headless Chromium: the Live page annotates a fake camera; every page renders."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from dashboard.e2e import browser_available, face_frame, launch_browser, start_live_video, streamlit_server, wait_for_app, write_y4m
+
+pytestmark = pytest.mark.skipif(browser_available() is not None, reason=str(browser_available()))
+
+# URL path -> the title heading the page shows once its script has run.
+PAGES = {"": "Facial emotion dashboard", "Dataset": "Dataset", "Augmentation": "Augmentation", "Training": "Training",
+         "Evaluation": "Evaluation", "Live": "Live", "Photo": "Photo"}
+SCREENSHOTS = Path(__import__("os").environ.get("EMOTION_SCREENSHOT_DIR", "")) if __import__("os").environ.get(
+    "EMOTION_SCREENSHOT_DIR") else None
+
+
+@pytest.fixture(scope="module")
+def server(tiny_data, trained_run, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("server")
+    stats = tmp / "live_stats.json"
+    env = {"EMOTION_MODEL_DIR": str(trained_run), "EMOTION_DATA_ROOTS": str(tiny_data.parent),
+           "EMOTION_DATA_DEFAULT": str(tiny_data), "EMOTION_RUNS_DIR": str(trained_run.parent),
+           "EMOTION_CACHE_DIR": str(tmp / "cache"), "EMOTION_LIVE_STATS": str(stats),
+           "EMOTION_ICE_SERVERS": "[]", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with streamlit_server(env, log_path=tmp / "streamlit.log") as (url, proc):
+        yield {"url": url, "stats": stats, "tmp": tmp, "log": tmp / "streamlit.log"}
+
+
+def _saturated_pixels(png: bytes) -> int:
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+    return int(((hsv[..., 1] > 120) & (hsv[..., 2] > 80)).sum())
+
+
+def test_live_page_annotates_fake_camera(server):
+    from playwright.sync_api import sync_playwright
+
+    y4m = write_y4m(server["tmp"] / "face.y4m", face_frame(640, 480), gray=True)  # gray in: colour = overlay
+    with sync_playwright() as p:
+        browser = launch_browser(p, y4m)
+        try:
+            context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 1400})
+            page = context.new_page()
+            start_live_video(page, server["url"])
+            deadline = time.time() + 120
+            stats = {}
+            while time.time() < deadline:
+                if server["stats"].exists():
+                    stats = json.loads(server["stats"].read_text())
+                    if stats.get("frames_with_faces", 0) >= 5:
+                        break
+                time.sleep(1)
+            assert stats.get("frames_with_faces", 0) >= 5, f"server annotated too few frames: {stats}"
+            assert len(stats["last_labels"]) == 1
+            video = page.frame_locator('iframe[title^="streamlit_webrtc"]').locator("video")
+            video.wait_for(timeout=30_000)
+            page.wait_for_timeout(2000)
+            shot = video.screenshot()
+            if SCREENSHOTS:
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOTS / "live_running.png"), full_page=True)
+            assert _saturated_pixels(shot) > 200, "no coloured overlay in the returned video"
+        finally:
+            browser.close()
+
+
+def test_every_page_renders_without_exception(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            for name, title in PAGES.items():
+                page.goto(f"{server['url']}/{name}")
+                wait_for_app(page)
+                page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=90_000)
+                wait_for_app(page)
+                exceptions = page.locator('[data-testid="stException"]')
+                assert exceptions.count() == 0, f"{name or 'Home'}: {exceptions.first.inner_text()}"
+                assert "Traceback" not in page.inner_text("body")
+                if SCREENSHOTS:
+                    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(SCREENSHOTS / f"{(name or 'home').lower()}.png"), full_page=True)
+        finally:
+            browser.close()
