@@ -62,10 +62,12 @@ def write_y4m(path: Path, frame_bgr: np.ndarray, gray: bool = False) -> Path:
 
 
 def face_frame(width: int = 640, height: int = 480, faces: int = 1) -> np.ndarray:
-    """A BGR frame with `faces` copies of scikit-image's astronaut, letterboxed (faces not stretched)."""
+    """A BGR frame with scikit-image's astronaut (one face) or a grid of her head (several faces), unstretched."""
     from skimage import data
 
     astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    if faces > 1:
+        astronaut = astronaut[20:260, 110:350]  # head and shoulders, 240x240
     frame = np.full((height, width, 3), 60, np.uint8)
     cols = 1 if faces == 1 else 2
     rows = (faces + cols - 1) // cols

@@ -1,0 +1,48 @@
+"""Training throughput (images/s) per MobileViT variant and input size, on random data.
+
+    python benchmarks/train_throughput.py [--variants xxs,xs,s] [--sizes 48,64] [--steps 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import _common  # noqa: F401  (path and TF log level)
+import numpy as np
+
+
+def measure(variant: str, size: int, batch: int, steps: int) -> dict:
+    import keras
+
+    from emotion_core.mobilevit import build_mobilevit, compile_model, plan_strides
+
+    model = compile_model(build_mobilevit(variant, size))
+    x = np.random.default_rng(0).random((batch * steps, size, size, 1)).astype("float32") * 255
+    y = keras.utils.to_categorical(np.random.default_rng(1).integers(0, 7, batch * steps), 7)
+    model.fit(x[: batch * 2], y[: batch * 2], batch_size=batch, epochs=1, verbose=0)  # trace and warm up
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    return {"variant": variant.upper(), "input": size, "strides": str(plan_strides(size)),
+            "params": f"{model.count_params():,}", "batch": batch, "images/s": len(x) / seconds,
+            "ms/step": seconds / steps * 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--variants", default="xxs,xs,s")
+    parser.add_argument("--sizes", default="48,64")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+    rows = [measure(v, int(s), args.batch_size, args.steps)
+            for v in args.variants.split(",") for s in args.sizes.split(",")]
+    base = rows[0]["images/s"]
+    for r in rows:
+        r["vs first"] = f"{r['images/s'] / base:.2f}x"
+    _common.print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
