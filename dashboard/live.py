@@ -20,34 +20,78 @@ from emotion_core.labels import EMOTIONS
 from emotion_core.pipeline import EmotionPipeline, Timings
 
 
+ACTIVE_WINDOW_S = 5.0
+
+
 class ServerStats:
-    """Frames and faces processed by all sessions of this server process."""
+    """Frames, faces, active sessions and model loads of this server process."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.frames = 0
         self.frames_with_faces = 0
-        self.sessions: set[int] = set()
+        self.last_frame: dict[int, float] = {}  # session -> time of its last frame
+        self.models_loaded = 0
+        self._last_labels: list[str] = []
         self._last_write = 0.0
+        self._writer: threading.Thread | None = None
+
+    def model_loaded(self) -> None:
+        with self.lock:
+            self.models_loaded += 1
+            self._write(force=True)
+
+    def _ensure_writer(self) -> None:
+        """With $EMOTION_LIVE_STATS set, rewrite the file every second (so closed sessions show); caller holds the lock."""
+        if self._writer is None and os.environ.get("EMOTION_LIVE_STATS"):
+            def loop() -> None:
+                while True:
+                    time.sleep(1.0)
+                    with self.lock:
+                        self._write(force=True)
+
+            self._writer = threading.Thread(target=loop, name="live-stats-writer", daemon=True)
+            self._writer.start()
 
     def record(self, session: int, faces: int, labels: list[str]) -> None:
         with self.lock:
+            self._ensure_writer()
             self.frames += 1
             self.frames_with_faces += faces > 0
-            self.sessions.add(session)
-            path = os.environ.get("EMOTION_LIVE_STATS")
-            now = time.time()
-            if path and now - self._last_write > 0.5:
-                self._last_write = now
-                payload = {"frames": self.frames, "frames_with_faces": self.frames_with_faces,
-                           "sessions": len(self.sessions), "last_labels": labels, "time": now}
-                tmp = Path(path).with_suffix(".tmp")
-                tmp.write_text(json.dumps(payload))
-                os.replace(tmp, path)
+            self.last_frame[session] = time.time()
+            self._last_labels = labels
+            self._write()
 
     def forget(self, session: int) -> None:
         with self.lock:
-            self.sessions.discard(session)
+            self.last_frame.pop(session, None)
+            self._write(force=True)
+
+    def active_sessions(self) -> int:
+        with self.lock:
+            return self._active(time.time())
+
+    def _active(self, now: float) -> int:
+        """Sessions that sent a frame in the last ACTIVE_WINDOW_S seconds (a closed tab stops sending);
+        sessions silent for a minute are forgotten. Caller holds the lock."""
+        for sid in [s for s, t in self.last_frame.items() if now - t > 60]:
+            del self.last_frame[sid]
+        return sum(now - t <= ACTIVE_WINDOW_S for t in self.last_frame.values())
+
+    def _write(self, force: bool = False) -> None:
+        """Write the counters to $EMOTION_LIVE_STATS (at most every 0.5 s unless forced); caller holds the lock."""
+        path = os.environ.get("EMOTION_LIVE_STATS")
+        now = time.time()
+        if not path or (not force and now - self._last_write < 0.5):
+            return
+        self._last_write = now
+        payload = {"frames": self.frames, "frames_with_faces": self.frames_with_faces,
+                   "sessions": self._active(now),
+                   "models_loaded": self.models_loaded,
+                   "last_labels": self._last_labels, "time": now}
+        tmp = Path(path).with_suffix(".tmp")
+        tmp.write_text(json.dumps(payload))
+        os.replace(tmp, path)
 
 
 SERVER_STATS = ServerStats()

@@ -18,9 +18,12 @@ def model_signature(model_dir: Path) -> str:
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=4)
 def _pipeline(model_dir: str, signature: str):
+    from dashboard.live import SERVER_STATS
     from emotion_core.pipeline import EmotionPipeline
 
-    return EmotionPipeline.from_run(Path(model_dir))
+    pipeline = EmotionPipeline.from_run(Path(model_dir))
+    SERVER_STATS.model_loaded()
+    return pipeline
 
 
 def get_pipeline(model_dir: Path):

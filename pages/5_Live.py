@@ -37,6 +37,7 @@ ctx = webrtc_streamer(
     rtc_configuration=settings.rtc_configuration(),
     media_stream_constraints={"video": True, "audio": False},
     video_frame_callback=processor.callback,
+    on_video_ended=processor.close,  # the session leaves the server's active set
     async_processing=True,
 )
 

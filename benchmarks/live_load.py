@@ -1,0 +1,125 @@
+"""Load test of the Live page: N simultaneous browser sessions with fake cameras against one server.
+
+Loopback only, bounded in time. For each N (default 1, 2, 4) it opens N headless
+Chromium pages on the Live page, presses Start, lets them run --seconds, reads
+each session's FPS and latency from its page, samples the server's memory,
+then closes them and checks that the server dropped the sessions. One server
+serves all rounds, so memory growth across rounds shows up in the table.
+
+    python benchmarks/live_load.py [--sessions 1,2,4] [--seconds 60] [--model DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import _common
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def metric(page, label: str) -> str:
+    loc = page.locator('[data-testid="stMetric"]').filter(has_text=label).locator('[data-testid="stMetricValue"]')
+    try:
+        return loc.first.inner_text(timeout=2000)
+    except Exception:  # noqa: BLE001 - a page that lost its video shows no metric
+        return "n/a"
+
+
+def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pid: int, stats_path: Path) -> dict:
+    from dashboard.e2e import launch_browser, start_live_video
+
+    browser = launch_browser(playwright, y4m)
+    memory: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            memory.append(rss_mb(server_pid))
+            stop.wait(2.0)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    try:
+        context = browser.new_context(permissions=["camera"], viewport={"width": 1200, "height": 1400})
+        pages = [context.new_page() for _ in range(n)]
+        for page in pages:
+            start_live_video(page, url)
+        deadline = time.time() + 120  # wait until every session shows video (slow machines take a while)
+        while time.time() < deadline and any(metric(p, "FPS") == "n/a" for p in pages):
+            time.sleep(1)
+        sampler.start()
+        time.sleep(seconds)
+        fps = [metric(p, "FPS") for p in pages]
+        latency = [metric(p, "Latency") for p in pages]
+        frames_before_close = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+        context.close()
+    finally:
+        browser.close()
+        stop.set()
+    time.sleep(8)  # longer than the 5 s activity window
+    after = json.loads(stats_path.read_text()) if stats_path.exists() else {}  # rewritten every second
+    numeric = [float(f) for f in fps if f.replace(".", "", 1).isdigit()]
+    return {
+        "sessions": n,
+        "fps per session": ", ".join(fps),
+        "mean fps": sum(numeric) / len(numeric) if numeric else float("nan"),
+        "latency": ", ".join(latency),
+        "server MB start": memory[0] if memory else float("nan"),
+        "server MB peak": max(memory) if memory else float("nan"),
+        "server MB after": rss_mb(server_pid),
+        "models loaded": frames_before_close.get("models_loaded"),
+        "active during": frames_before_close.get("sessions"),
+        "active after close": after.get("sessions"),
+    }
+
+
+def main() -> int:
+    from playwright.sync_api import sync_playwright
+
+    from dashboard.e2e import browser_available, face_frame, streamlit_server, write_y4m
+    from emotion_core.inference import default_model_dir
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sessions", default="1,2,4")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--model", type=Path, default=None, help="model directory (default: models/default)")
+    args = parser.parse_args()
+    reason = browser_available()
+    if reason:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    model = args.model or default_model_dir()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        stats = tmp_path / "live_stats.json"
+        y4m = write_y4m(tmp_path / "face.y4m", face_frame(640, 480))
+        env = {"EMOTION_MODEL_DIR": str(model), "EMOTION_LIVE_STATS": str(stats), "EMOTION_ICE_SERVERS": "[]",
+               "EMOTION_RUNS_DIR": str(tmp_path / "runs"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        rows = []
+        with streamlit_server(env, log_path=tmp_path / "server.log") as (url, proc):
+            idle = rss_mb(proc.pid)
+            with sync_playwright() as p:
+                for n in [int(s) for s in args.sessions.split(",")]:
+                    rows.append(run_round(p, url, y4m, n, args.seconds, proc.pid, stats))
+                    print(f"  {n} session(s) done", file=sys.stderr)
+    print(f"server idle before any session: {idle:.0f} MB; model: {model}\n")
+    _common.print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

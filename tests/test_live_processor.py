@@ -1,0 +1,70 @@
+"""The Live page's frame processor and the server-wide counters, without a browser."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from dashboard import live
+from dashboard.e2e import face_frame
+
+
+@pytest.fixture(scope="module")
+def pipeline(trained_run):
+    from emotion_core.pipeline import EmotionPipeline
+
+    return EmotionPipeline.from_run(trained_run)
+
+
+def test_processor_annotates_and_reports(pipeline, monkeypatch, tmp_path):
+    stats_file = tmp_path / "stats.json"
+    monkeypatch.setenv("EMOTION_LIVE_STATS", str(stats_file))
+    stats = live.ServerStats()
+    monkeypatch.setattr(live, "SERVER_STATS", stats)
+    processor = live.LiveProcessor(pipeline)
+    frame = face_frame(640, 480)
+    out = processor.process_bgr(frame)
+    assert out.shape == frame.shape and not np.array_equal(out, frame)
+    snap = processor.snapshot()
+    assert snap["frames"] == 1 and snap["faces"] == 1 and len(snap["history"]) == 1
+    assert abs(sum(snap["history"][0].values()) - 1) < 1e-3
+    assert json.loads(stats_file.read_text())["frames_with_faces"] == 1
+    assert stats.active_sessions() == 1
+    processor.close()
+    assert stats.active_sessions() == 0
+
+
+def test_sessions_become_inactive_when_frames_stop(monkeypatch):
+    stats = live.ServerStats()
+    clock = [1000.0]
+    monkeypatch.setattr(live.time, "time", lambda: clock[0])
+    stats.record(1, 1, ["happy"])
+    stats.record(2, 0, [])
+    assert stats.active_sessions() == 2
+    clock[0] += live.ACTIVE_WINDOW_S + 1
+    stats.record(2, 0, [])
+    assert stats.active_sessions() == 1
+    clock[0] += 120
+    assert stats.active_sessions() == 0 and stats.last_frame == {}
+
+
+def test_processor_is_safe_across_threads(pipeline):
+    processor = live.LiveProcessor(pipeline)
+    frame = face_frame(320, 240)
+    errors = []
+
+    def worker():
+        try:
+            for _ in range(5):
+                processor.process_bgr(frame)
+                processor.snapshot()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    assert not errors and processor.snapshot()["frames"] == 20
