@@ -1,0 +1,61 @@
+"""The shipped default model: serves on a fresh clone; scores at least 60% on FER-2013 test when present."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "models" / "default"
+FER = ROOT.parent / "shared" / "datasets" / "fer2013"
+
+pytestmark = pytest.mark.skipif(not (DEFAULT / "model.tflite").is_file(), reason="models/default not present")
+
+
+def test_default_model_files_and_card():
+    for name in ("model.tflite", "model.keras", "config.json", "test_metrics.json", "confusion_matrix.json",
+                 "confusion_matrix.png", "MODEL_CARD.md"):
+        assert (DEFAULT / name).is_file(), name
+    metrics = json.loads((DEFAULT / "test_metrics.json").read_text())
+    card = (DEFAULT / "MODEL_CARD.md").read_text()
+    assert f"{metrics['accuracy']:.4f}" in card and "python -m emotion_core train" in card
+
+
+def test_default_model_serves_a_real_face(monkeypatch):
+    import cv2
+    from skimage import data
+
+    from emotion_core.pipeline import EmotionPipeline
+
+    monkeypatch.delenv("EMOTION_MODEL_DIR", raising=False)
+    pipeline = EmotionPipeline.from_run()  # no argument: models/default
+    assert pipeline.classifier.backend == "tflite"
+    results = pipeline.process(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    assert len(results) == 1 and abs(float(results[0].probabilities.sum()) - 1) < 1e-4
+
+
+def test_tflite_and_keras_agree():
+    from emotion_core.inference import Classifier
+
+    tflite = Classifier.from_run(DEFAULT)
+    keras_model = Classifier.from_run(DEFAULT, prefer="keras")
+    x = np.random.default_rng(0).random((8, tflite.input_size, tflite.input_size, 1)).astype("float32") * 255
+    assert np.allclose(tflite.predict(x), keras_model.predict(x), atol=1e-3)
+
+
+@pytest.mark.skipif(not (FER / "test").is_dir(), reason="../shared/datasets/fer2013 not present")
+def test_default_model_scores_at_least_60_percent_on_fer2013(tmp_path):
+    from emotion_core.data import load_split
+    from emotion_core.evaluate import evaluate_predictions, predict_in_batches
+    from emotion_core.inference import Classifier
+
+    classifier = Classifier.from_run(DEFAULT)
+    test = load_split(FER, "test", classifier.input_size, cache_dir=tmp_path)
+    assert len(test.labels) == 3589
+    report = evaluate_predictions(test.labels, predict_in_batches(classifier.predict, test.images))
+    recorded = json.loads((DEFAULT / "test_metrics.json").read_text())["accuracy"]
+    assert report["accuracy"] >= 0.60
+    assert report["accuracy"] == pytest.approx(recorded, abs=0.005)  # the model card's number reproduces
