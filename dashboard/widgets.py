@@ -44,3 +44,18 @@ def model_selector(key: str) -> RunInfo | None:
     labels = [f"{r.run_id}  ({r.test_accuracy:.1%} test)" if r.test_accuracy is not None else r.run_id for r in choices]
     index = st.selectbox("Model", range(len(choices)), format_func=lambda i: labels[i], key=key)
     return choices[index]
+
+
+def served_pipeline(key: str):
+    """Model selector plus the shared pipeline for it; stops the page with a message when none can be served."""
+    from dashboard.resources import get_pipeline
+    from emotion_core.export import ModelLoadError
+
+    run = model_selector(key)
+    if run is None:
+        st.stop()
+    try:
+        return run, get_pipeline(run.path)
+    except ModelLoadError as exc:
+        st.error(f"This model cannot be served: {exc}")
+        st.stop()

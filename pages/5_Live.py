@@ -8,22 +8,13 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from dashboard import settings
 from dashboard.charts import probability_bars, probability_timeline
 from dashboard.live import LiveProcessor
-from dashboard.resources import get_pipeline
-from dashboard.widgets import model_selector
-from emotion_core.export import ModelLoadError
+from dashboard.widgets import served_pipeline
 
 st.title("Live")
 st.caption("Allow camera access, press Start: faces get a box, the emotion and its probability. "
            "Video is processed on this server; nothing is stored.")
 
-run = model_selector("live_model")
-if run is None:
-    st.stop()
-try:
-    pipeline = get_pipeline(run.path)
-except ModelLoadError as exc:
-    st.error(f"This model cannot be served: {exc}")
-    st.stop()
+run, pipeline = served_pipeline("live_model")
 
 # One processor per browser session and model; the pipeline itself is shared by all sessions.
 key = f"live_processor::{run.path}"

@@ -6,9 +6,7 @@ import cv2
 import streamlit as st
 
 from dashboard.charts import probability_bars
-from dashboard.resources import get_pipeline
-from dashboard.widgets import model_selector
-from emotion_core.export import ModelLoadError
+from dashboard.widgets import served_pipeline
 from emotion_core.pipeline import decode_image_bytes
 
 MAX_UPLOAD_MB = 10
@@ -17,14 +15,7 @@ MAX_PIXELS = 40_000_000
 st.title("Photo")
 st.caption(f"Upload one or more photos (PNG, JPEG, BMP or WebP, up to {MAX_UPLOAD_MB} MB each).")
 
-run = model_selector("photo_model")
-if run is None:
-    st.stop()
-try:
-    pipeline = get_pipeline(run.path)
-except ModelLoadError as exc:
-    st.error(f"This model cannot be served: {exc}")
-    st.stop()
+_, pipeline = served_pipeline("photo_model")
 
 uploads = st.file_uploader("Photos", type=["png", "jpg", "jpeg", "bmp", "webp"], accept_multiple_files=True)
 for upload in uploads or []:
