@@ -15,6 +15,8 @@ from emotion_core.augment import AugmentConfig
 from emotion_core.mobilevit import VARIANTS, plan_strides
 from emotion_core.train import TrainConfig
 
+SIZES = [48, 64, 96, 128]
+
 st.title("Training")
 if not auth.training_visible():
     st.warning("Training is limited to admins on this server.")
@@ -28,8 +30,9 @@ with st.form("train_form"):
     root = data_root_input("train_data_root")
     c1, c2, c3, c4 = st.columns(4)
     variant = c1.selectbox("Variant", list(VARIANTS), format_func=str.upper)
-    image_size = c2.selectbox("Input size", [48, 64, 96, 128], index=0,
-                              help="Stride plan chosen so every MobileViT block gets an even feature map.")
+    image_size = c2.selectbox("Input size", SIZES, index=0,
+                              help="Stride plans (stem, layer2..5), chosen so every MobileViT block gets an even map: "
+                                   + "; ".join(f"{s}px {plan_strides(s)}" for s in SIZES))
     epochs = c3.number_input("Epochs", 1, 500, 30)
     batch_size = c4.number_input("Batch size", 1, 1024, 64)
     c5, c6, c7, c8 = st.columns(4)
@@ -44,7 +47,6 @@ with st.form("train_form"):
     rotation = a3.number_input("Rotation", 0.0, 0.5, 0.05, 0.01)
     zoom = a4.number_input("Zoom", 0.0, 0.5, 0.1, 0.01)
     translation = a5.number_input("Translation", 0.0, 0.5, 0.1, 0.01)
-    st.caption(f"Stride plan at {image_size}px: {plan_strides(int(image_size))}")
     start = st.form_submit_button("Start training", type="primary", disabled=holder is not None)
 
 if holder is not None:

@@ -11,7 +11,7 @@ from dashboard import settings
 from dashboard.charts import confusion_heatmap, per_class_bars
 from emotion_core.data import decode_gray
 from emotion_core.labels import EMOTIONS
-from emotion_core.runs import RunInfo, default_runs_dir, list_runs, load_run, read_json
+from emotion_core.runs import PROJECT_ROOT, RunInfo, default_runs_dir, list_runs, load_run, read_json
 from emotion_core.train import load_predictions
 
 st.title("Evaluation")
@@ -64,6 +64,8 @@ if metrics and "per_class" in metrics:
 st.subheader("Misclassified examples")
 predictions = load_predictions(run.path / "test_predictions.npz")
 data_root = Path(str(run.config.get("data_root", "")))
+if not data_root.is_absolute():  # packaged models store it relative to the project
+    data_root = PROJECT_ROOT / data_root
 if predictions is None:
     st.caption("This run has no per-image predictions (test_predictions.npz).")
 else:

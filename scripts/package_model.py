@@ -28,10 +28,7 @@ FILES = ("model.tflite", "model.keras", "config.json", "metrics.csv", "test_metr
 
 def reproduce_command(config: dict) -> str:
     aug = config.get("augment", {})
-    data = Path(config["data_root"])
-    if ROOT.parent in data.parents:
-        data = Path("..") / data.relative_to(ROOT.parent)
-    parts = ["python -m emotion_core train", f"--data {data}", f"--variant {config['variant']}",
+    parts = ["python -m emotion_core train", f"--data {config['data_root']}", f"--variant {config['variant']}",
              f"--image-size {config['image_size']}", f"--strides {','.join(map(str, config['strides']))}",
              f"--epochs {config['epochs']}", f"--batch-size {config['batch_size']}",
              f"--learning-rate {config['learning_rate']}", f"--schedule {config['schedule']}",
@@ -167,6 +164,10 @@ def main() -> int:
             shutil.copy2(args.run / name, out / name)
     (out / "metrics.csv").exists() or print("warning: no metrics.csv", file=sys.stderr)
     config = json.loads((out / "config.json").read_text())
+    data_root = Path(config["data_root"])
+    if ROOT.parent in data_root.parents:  # portable: relative to the project, as ../shared/...
+        config["data_root"] = str(Path("..") / data_root.relative_to(ROOT.parent))
+        (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     metrics = json.loads((out / "test_metrics.json").read_text())
     cm = json.loads((out / "confusion_matrix.json").read_text())
     fig = confusion_heatmap(cm["matrix"], cm["labels"], normalized=True,
