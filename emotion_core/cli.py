@@ -77,6 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
         class_weights=args.class_weights, val_fraction=args.val_fraction, patience=args.patience,
         dropout=args.dropout, seed=args.seed, cache_dir=args.cache_dir, max_train_images=args.max_train_images,
+        init_from=args.init_from,
         augment=AugmentConfig(horizontal_flip=not args.no_flip, vertical_flip=args.vertical_flip,
                               rotation=args.rotation, zoom=args.zoom, translation=args.translation),
     )
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--rotation", type=float, default=0.05, help="max rotation, fraction of a full turn")
     tr.add_argument("--zoom", type=float, default=0.1)
     tr.add_argument("--translation", type=float, default=0.1)
+    tr.add_argument("--init-from", metavar="MODEL.keras", help="start from a trained model (fine-tuning)")
     tr.add_argument("--max-train-images", type=int, default=None, help="subsample train for quick trials")
     tr.add_argument("--runs-dir", default=None, help="parent of run directories (default ./runs of the project)")
     tr.add_argument("--run-id", default=None)

@@ -28,15 +28,21 @@ def default_model_dir() -> Path:
 
 
 class Classifier:
-    """Maps float32 (B, S, S, 1) pixel batches in [0, 255] to probabilities (B, 7). Thread-safe."""
+    """Maps float32 (B, S, S, 1) pixel batches in [0, 255] to probabilities (B, 7). Thread-safe.
+
+    flip_tta: average each face with its mirror image (test-time augmentation; one
+    batch of 2B, so about twice the classification time). A model directory turns
+    it on with `"serving": {"flip_tta": true}` in its config.json.
+    """
 
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray], input_size: int, backend: str,
-                 source: Path | None = None, labels: tuple[str, ...] = EMOTIONS):
+                 source: Path | None = None, labels: tuple[str, ...] = EMOTIONS, flip_tta: bool = False):
         self._predict = predict
         self.input_size = input_size
         self.backend = backend
         self.source = source
         self.labels = labels
+        self.flip_tta = flip_tta
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch, dtype=np.float32)
@@ -47,7 +53,11 @@ class Classifier:
         expected = (self.input_size, self.input_size, 1)
         if batch.shape[1:] != expected:
             raise ValueError(f"Expected batches of shape (B, {expected[0]}, {expected[1]}, 1), got {batch.shape}.")
-        return np.asarray(self._predict(batch), dtype=np.float32)
+        if not self.flip_tta:
+            return np.asarray(self._predict(batch), dtype=np.float32)
+        n = len(batch)
+        both = np.asarray(self._predict(np.concatenate([batch, batch[:, :, ::-1]])), dtype=np.float32)  # (2B, 7)
+        return (both[:n] + both[n:]) / 2
 
     @classmethod
     def from_keras(cls, model, source: Path | None = None) -> "Classifier":
@@ -88,6 +98,12 @@ class Classifier:
         run_dir = Path(run_dir) if run_dir else default_model_dir()
         if not run_dir.is_dir():
             raise ModelLoadError(f"Model directory {run_dir} does not exist.")
+        classifier = cls._load(run_dir, prefer)
+        classifier.flip_tta = bool(read_model_config(run_dir).get("serving", {}).get("flip_tta", False))
+        return classifier
+
+    @classmethod
+    def _load(cls, run_dir: Path, prefer: str) -> "Classifier":
         tflite = run_dir / "model.tflite"
         errors = []
         if prefer == "tflite" and tflite.is_file():

@@ -51,6 +51,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cache_dir: str | None = None
     max_train_images: int | None = None  # subsample train (quick experiments, tests)
+    init_from: str | None = None  # a .keras model to start from (fine-tuning) instead of random weights
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):
@@ -319,8 +320,15 @@ def _fit(run_dir: Path, config: TrainConfig, stop: _StopFlag, log: LogFn) -> Non
         log(f"resuming after epoch {state['epochs_done']}")
     else:
         state = {"epochs_done": 0, "best_value": -1.0, "best_epoch": 0, "wait": 0}
-        model = build_mobilevit(config.variant, config.image_size, strides=tuple(config.strides),
-                                dropout=config.dropout)
+        if config.init_from:
+            model = load_keras_model(Path(config.init_from))
+            if tuple(model.input_shape[1:]) != (config.image_size, config.image_size, 1):
+                raise ValueError(f"{config.init_from} expects input {model.input_shape[1:]}, "
+                                 f"not {config.image_size}x{config.image_size}x1.")
+            log(f"starting from {config.init_from}")
+        else:
+            model = build_mobilevit(config.variant, config.image_size, strides=tuple(config.strides),
+                                    dropout=config.dropout)
         compile_model(model, _learning_rate(config, steps), config.label_smoothing)
         log(f"MobileViT-{config.variant.upper()}: {model.count_params():,} parameters, strides {config.strides}")
 

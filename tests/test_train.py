@@ -181,3 +181,35 @@ def test_signal_mid_training_leaves_consistent_run(tiny_data, cache_dir, tmp_pat
 
     assert load_keras_model(run_dir / "last.keras").count_params() > 0
     assert runs.TrainingLock(runs_dir).holder() is None  # the lock died with the process
+
+
+def test_flip_tta_averages_the_mirror_image(trained_run, tmp_path):
+    import shutil
+
+    from emotion_core.inference import Classifier
+
+    plain = Classifier.from_run(trained_run)
+    assert not plain.flip_tta
+    x = np.random.default_rng(0).random((3, 48, 48, 1)).astype("float32") * 255
+    expected = (plain.predict(x) + plain.predict(x[:, :, ::-1])) / 2
+    served = tmp_path / "served"
+    shutil.copytree(trained_run, served)
+    config = json.loads((served / "config.json").read_text())
+    (served / "config.json").write_text(json.dumps({**config, "serving": {"flip_tta": True}}))
+    tta = Classifier.from_run(served)
+    assert tta.flip_tta and np.allclose(tta.predict(x), expected, atol=1e-5)
+    assert np.allclose(tta.predict(x).sum(axis=1), 1, atol=1e-4)
+
+
+def test_init_from_fine_tunes_a_trained_model(trained_run, tiny_data, cache_dir, tmp_path):
+    config = TrainConfig(data_root=str(tiny_data), epochs=1, batch_size=28, cache_dir=str(cache_dir),
+                         init_from=str(trained_run / "model.keras"))
+    run_dir = start_run(config, tmp_path / "runs", "finetune")
+    logs = []
+    run_training(run_dir, log=logs.append)
+    assert any(m.startswith("starting from") for m in logs)
+    assert runs.read_status(run_dir)["state"] == "completed"
+    wrong_size = TrainConfig(data_root=str(tiny_data), epochs=1, image_size=64, cache_dir=str(cache_dir),
+                             init_from=str(trained_run / "model.keras"))
+    with pytest.raises(ValueError, match="expects input"):
+        run_training(start_run(wrong_size, tmp_path / "runs", "bad"), log=lambda m: None)
