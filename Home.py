@@ -48,7 +48,7 @@ def home() -> None:
         st.metric("Training runs", len(all_runs))
         if scored:
             best = max(scored, key=lambda r: r.test_accuracy)
-            st.caption(f"Best test accuracy {best.test_accuracy:.1%} ({best.run_id})")
+            st.caption(f"Best test accuracy {best.test_accuracy:.2%} ({best.run_id})")
         active = [r for r in all_runs if r.state == "running"]
         if active:
             st.caption(f"Training now: {active[0].run_id}")
@@ -59,7 +59,7 @@ def home() -> None:
         if served.servable:
             variant = str(served.config.get("variant", "?")).upper()
             acc = served.test_accuracy
-            st.metric(f"MobileViT-{variant}", f"{acc:.1%}" if acc is not None else "n/a",
+            st.metric(f"MobileViT-{variant}", f"{acc:.2%}" if acc is not None else "n/a",
                       help="test accuracy on the data set it was trained for")
             st.caption(str(model_dir))
         else:

@@ -41,7 +41,7 @@ def model_selector(key: str) -> RunInfo | None:
         st.warning("No trained model yet: train one on the Training page "
                    "(or restore models/default from the repository).")
         return None
-    labels = [f"{r.run_id}  ({r.test_accuracy:.1%} test)" if r.test_accuracy is not None else r.run_id for r in choices]
+    labels = [f"{r.run_id}  ({r.test_accuracy:.2%} test)" if r.test_accuracy is not None else r.run_id for r in choices]
     index = st.selectbox("Model", range(len(choices)), format_func=lambda i: labels[i], key=key)
     return choices[index]
 

@@ -46,7 +46,7 @@ def show_run(r: RunInfo, key: str) -> dict | None:
         return None
     if metrics:
         c1, c2, c3 = st.columns(3)
-        c1.metric("Accuracy", f"{metrics['accuracy']:.1%}")
+        c1.metric("Accuracy", f"{metrics['accuracy']:.2%}")
         c2.metric("Macro F1", f"{metrics['macro']['f1']:.3f}")
         c3.metric("Weighted F1", f"{metrics['weighted']['f1']:.3f}")
     st.plotly_chart(confusion_heatmap(cm["matrix"], cm.get("labels", EMOTIONS), normalized, title=r.run_id),
