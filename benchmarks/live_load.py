@@ -56,8 +56,13 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
     try:
         context = browser.new_context(permissions=["camera"], viewport={"width": 1200, "height": 1400})
         pages = [context.new_page() for _ in range(n)]
+        started = 0
         for page in pages:
-            start_live_video(page, url)
+            try:
+                start_live_video(page, url, timeout_ms=120_000)
+                started += 1
+            except Exception as exc:  # noqa: BLE001 - reported in the table, the round goes on
+                print(f"  a session did not start: {type(exc).__name__}", file=sys.stderr)
         deadline = time.time() + 120  # wait until every session shows video (slow machines take a while)
         while time.time() < deadline and any(metric(p, "FPS") == "n/a" for p in pages):
             time.sleep(1)
@@ -75,6 +80,7 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
     numeric = [float(f) for f in fps if f.replace(".", "", 1).isdigit()]
     return {
         "sessions": n,
+        "started": started,
         "fps per session": ", ".join(fps),
         "mean fps": sum(numeric) / len(numeric) if numeric else float("nan"),
         "latency": ", ".join(latency),
