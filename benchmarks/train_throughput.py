@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import time
 
 import _common  # noqa: F401  (path and TF log level)
@@ -35,9 +38,19 @@ def main() -> None:
     parser.add_argument("--sizes", default="48,64")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--one", nargs=2, metavar=("VARIANT", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    rows = [measure(v, int(s), args.batch_size, args.steps)
-            for v in args.variants.split(",") for s in args.sizes.split(",")]
+    if args.one:  # child process: one configuration, JSON out
+        print(json.dumps(measure(args.one[0], int(args.one[1]), args.batch_size, args.steps)))
+        return
+    # Each configuration runs in a fresh process: a model measured after another in the same
+    # process ran up to 2x slower here, which would distort the ratios.
+    rows = []
+    for v in args.variants.split(","):
+        for s in args.sizes.split(","):
+            out = subprocess.run([sys.executable, __file__, "--one", v, s, "--batch-size", str(args.batch_size),
+                                  "--steps", str(args.steps)], capture_output=True, text=True, check=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = rows[0]["images/s"]
     for r in rows:
         r["vs first"] = f"{r['images/s'] / base:.2f}x"
