@@ -159,6 +159,8 @@ class _StopFlag:
 def _recorder_class():
     import keras
 
+    from emotion_core.export import save_keras
+
     class RunRecorder(keras.callbacks.Callback):
         """Writes metrics, checkpoints, status and progress; early stopping; stop requests."""
 
@@ -204,11 +206,9 @@ def _recorder_class():
             # Checkpoints before the metrics row: a row never points at a model that is not on disk.
             if improved:
                 self.state.update(best_value=monitor, best_epoch=epoch + 1, wait=0)
-                from emotion_core.export import save_keras
                 save_keras(self.model, self.run_dir / "best.keras")
             else:
                 self.state["wait"] += 1
-            from emotion_core.export import save_keras
             save_keras(self.model, self.run_dir / "last.keras")
             self.state["epochs_done"] = epoch + 1
             runs.atomic_write_json(self.run_dir / "state.json", self.state)

@@ -50,7 +50,6 @@ def test_home_shows_state_at_a_glance(app_env):
     assert "Facial emotion dashboard" in body
     assert "77" in body  # 56 train + 21 test images
     assert "MobileViT-XXS" in body
-    assert "tensorflow" not in __import__("sys").modules or True  # Home itself never imports TF (see next test)
 
 
 def test_home_imports_no_tensorflow(app_env):
@@ -115,7 +114,7 @@ def test_dataset_page_empty_data_root(app_env, tmp_path):
 def test_augmentation_page(app_env):
     at = page("pages/2_Augmentation.py").run()
     assert not at.exception
-    assert len(at.get("imgs")) >= 1 or len(at.main.children) > 0
+    assert len(at.get("image")) == 4  # one row (original + augmented copies) per chosen image
     at.sidebar.slider[0].set_value(0.2).run()
     assert not at.exception
 
