@@ -147,7 +147,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from emotion_core.data import DEFAULT_IMAGE_SIZE
-    from emotion_core.mobilevit import VARIANTS
+    from emotion_core.variants import VARIANTS
 
     p = argparse.ArgumentParser(prog="python -m emotion_core", description="Facial emotion MobileViT: data, training, evaluation, export, prediction.")
     sub = p.add_subparsers(dest="command", required=True)

@@ -229,7 +229,7 @@ def _recorder_class():
 
 def start_run(config: TrainConfig, runs_dir: Path | None = None, run_id: str | None = None) -> Path:
     """Create the run directory with config.json and a 'created' status; returns its path."""
-    from emotion_core.mobilevit import check_strides, plan_strides
+    from emotion_core.variants import check_strides, plan_strides
 
     runs_dir = Path(runs_dir) if runs_dir else runs.default_runs_dir()
     strides = list(config.strides) if config.strides else list(plan_strides(config.image_size))

@@ -12,7 +12,7 @@ from dashboard.training import launch_training, log_tail, resume_training, runni
 from dashboard.widgets import data_root_input
 from emotion_core import runs
 from emotion_core.augment import AugmentConfig
-from emotion_core.mobilevit import VARIANTS, plan_strides
+from emotion_core.variants import VARIANTS, plan_strides
 from emotion_core.train import TrainConfig
 
 SIZES = [48, 64, 96, 128]

@@ -52,12 +52,14 @@ def test_home_shows_state_at_a_glance(app_env):
     assert "MobileViT-XXS" in body
 
 
-def test_home_imports_no_tensorflow(app_env):
+@pytest.mark.parametrize("script", ["Home.py", "pages/3_Training.py"])
+def test_page_imports_no_tensorflow(app_env, script):
+    """Home and the Training form render without TensorFlow (training runs in its own process)."""
     import subprocess
     import sys
 
     code = ("import sys; from streamlit.testing.v1 import AppTest; "
-            "at = AppTest.from_file('Home.py', default_timeout=60).run(); "
+            f"at = AppTest.from_file('{script}', default_timeout=60).run(); "
             "assert not at.exception, at.exception; print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
