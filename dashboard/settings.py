@@ -14,9 +14,12 @@ secrets.toml (all optional)::
     [webrtc]
     ice_servers = [{urls = ["stun:stun.example.org:3478"]},
                    {urls = ["turn:turn.example.org:3478"], username = "u", credential = "p"}]
+    max_fps = 15                           # frames per second asked of each webcam
+    max_width = 640                        # webcam resolution asked for (height follows 4:3)
 
 Environment variables override: EMOTION_DATA_ROOTS (os.pathsep-separated),
-EMOTION_DATA_DEFAULT, EMOTION_RUNS_DIR, EMOTION_MODEL_DIR, EMOTION_ICE_SERVERS (JSON).
+EMOTION_DATA_DEFAULT, EMOTION_RUNS_DIR, EMOTION_MODEL_DIR, EMOTION_ICE_SERVERS (JSON),
+EMOTION_LIVE_MAX_FPS, EMOTION_LIVE_MAX_WIDTH.
 """
 
 from __future__ import annotations
@@ -102,3 +105,29 @@ def ice_servers() -> list[dict]:
 
 def rtc_configuration() -> dict:
     return {"iceServers": ice_servers()}
+
+
+def _positive_number(env: str, key: str, default: float, low: float, high: float) -> float:
+    """A number from the environment or secrets [webrtc], clamped to [low, high]; default when unusable."""
+    raw = os.environ.get(env) or secret("webrtc", key, None)
+    try:
+        value = float(raw) if raw is not None else default
+    except (TypeError, ValueError):
+        value = default
+    return min(max(value, low), high)
+
+
+def video_constraints() -> dict:
+    """getUserMedia constraints for the Live page's webcam.
+
+    Every frame costs the server a VP8 decode, the pipeline and a VP8 encode, so
+    the browser is asked for at most `max_fps` (default 15: plenty for
+    expressions, half of a webcam's 30) at up to `max_width` pixels (default 640).
+    """
+    fps = _positive_number("EMOTION_LIVE_MAX_FPS", "max_fps", 15, 1, 60)
+    width = int(_positive_number("EMOTION_LIVE_MAX_WIDTH", "max_width", 640, 160, 1920))
+    return {
+        "video": {"width": {"ideal": width, "max": width}, "height": {"ideal": width * 3 // 4},
+                  "frameRate": {"ideal": fps, "max": fps}},
+        "audio": False,
+    }
