@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -30,6 +31,27 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def browser_cpu_seconds() -> float:
+    """CPU time of every chromium process on the machine (the benchmark's browsers)."""
+    total = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if "chrom" in comm.read_text():
+                total += cpu_seconds(int(comm.parent.name))
+        except (OSError, ValueError):
+            continue
+    return total
 
 
 def metric(page, label: str) -> str:
@@ -67,7 +89,11 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
         while time.time() < deadline and any(metric(p, "FPS") == "n/a" for p in pages):
             time.sleep(1)
         sampler.start()
+        server_cpu0, browser_cpu0, t0 = cpu_seconds(server_pid), browser_cpu_seconds(), time.time()
         time.sleep(seconds)
+        elapsed = time.time() - t0
+        server_cpu = 100 * (cpu_seconds(server_pid) - server_cpu0) / elapsed
+        browser_cpu = 100 * (browser_cpu_seconds() - browser_cpu0) / elapsed
         fps = [metric(p, "FPS") for p in pages]
         latency = [metric(p, "Latency") for p in pages]
         frames_before_close = json.loads(stats_path.read_text()) if stats_path.exists() else {}
@@ -84,6 +110,8 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
         "fps per session": ", ".join(fps),
         "mean fps": sum(numeric) / len(numeric) if numeric else float("nan"),
         "latency": ", ".join(latency),
+        "server CPU %": server_cpu,
+        "browsers CPU %": browser_cpu,
         "server MB start": memory[0] if memory else float("nan"),
         "server MB peak": max(memory) if memory else float("nan"),
         "server MB after": rss_mb(server_pid),

@@ -5,3 +5,7 @@
 # loads TensorFlow, so loading it here (16 ms) keeps the Live page safe whichever
 # page a visitor opens first.
 import pylibsrtp  # noqa: F401  (import order matters)
+
+from dashboard.streamlit_patches import skip_keras_session_reset  # noqa: E402
+
+skip_keras_session_reset()

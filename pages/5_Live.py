@@ -37,7 +37,7 @@ if not settings.ice_servers():
                "[webrtc] ice_servers in .streamlit/secrets.toml (see the README).")
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=1.0)
 def live_stats() -> None:
     snap = processor.snapshot()
     age = snap["last_frame_age"]
