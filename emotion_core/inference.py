@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from emotion_core.export import ModelLoadError, check_tflite_file, load_keras_model
@@ -33,19 +34,25 @@ def default_model_dir() -> Path:
 class Classifier:
     """Maps float32 (B, S, S, 1) pixel batches in [0, 255] to probabilities (B, 7). Thread-safe.
 
-    flip_tta: average each face with its mirror image (test-time augmentation; one
-    batch of 2B, so about twice the classification time). A model directory turns
-    it on with `"serving": {"flip_tta": true}` in its config.json.
+    Test-time augmentation (TTA) averages the probabilities of several views of each
+    face, classified in one batch:
+    - flip_tta: the face and its mirror image (2 views);
+    - zoom_tta: also the central `zoom_tta` part of the crop (e.g. 0.9) resized back,
+      with its mirror when flipping too (4 views).
+    Each view costs one more pass. A model directory sets them in config.json:
+    `"serving": {"flip_tta": true, "zoom_tta": 0.9}`.
     """
 
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray], input_size: int, backend: str,
-                 source: Path | None = None, labels: tuple[str, ...] = EMOTIONS, flip_tta: bool = False):
+                 source: Path | None = None, labels: tuple[str, ...] = EMOTIONS, flip_tta: bool = False,
+                 zoom_tta: float = 0.0):
         self._predict = predict
         self.input_size = input_size
         self.backend = backend
         self.source = source
         self.labels = labels
         self.flip_tta = flip_tta
+        self.zoom_tta = zoom_tta
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch, dtype=np.float32)
@@ -56,11 +63,15 @@ class Classifier:
         expected = (self.input_size, self.input_size, 1)
         if batch.shape[1:] != expected:
             raise ValueError(f"Expected batches of shape (B, {expected[0]}, {expected[1]}, 1), got {batch.shape}.")
-        if not self.flip_tta:
+        views = [batch]
+        if self.zoom_tta:
+            views.append(center_zoom(batch, self.zoom_tta))
+        if self.flip_tta:
+            views += [v[:, :, ::-1] for v in views]
+        if len(views) == 1:
             return np.asarray(self._predict(batch), dtype=np.float32)
-        n = len(batch)
-        both = np.asarray(self._predict(np.concatenate([batch, batch[:, :, ::-1]])), dtype=np.float32)  # (2B, 7)
-        return (both[:n] + both[n:]) / 2
+        probs = np.asarray(self._predict(np.concatenate(views)), dtype=np.float32)  # (V*B, 7)
+        return probs.reshape(len(views), len(batch), -1).mean(axis=0)  # (V, B, 7) -> (B, 7)
 
     @classmethod
     def from_keras(cls, model, source: Path | None = None) -> "Classifier":
@@ -102,7 +113,7 @@ class Classifier:
         if not run_dir.is_dir():
             raise ModelLoadError(f"Model directory {run_dir} does not exist.")
         classifier = cls._load(run_dir, prefer)
-        classifier.flip_tta = bool(read_model_config(run_dir).get("serving", {}).get("flip_tta", False))
+        classifier.flip_tta, classifier.zoom_tta = serving_options(read_model_config(run_dir))
         return classifier
 
     @classmethod
@@ -122,6 +133,24 @@ class Classifier:
                     errors.append(str(exc))
         detail = "; ".join(errors) if errors else "no model.tflite, model.keras or best.keras"
         raise ModelLoadError(f"No usable model in {run_dir}: {detail}.")
+
+
+def center_zoom(batch: np.ndarray, factor: float) -> np.ndarray:
+    """The central `factor` (0 < factor < 1) of each (S, S, 1) image, resized back to S x S."""
+    size = batch.shape[1]
+    crop = max(1, int(round(size * factor)))
+    start = (size - crop) // 2
+    return np.stack([cv2.resize(image[start:start + crop, start:start + crop, 0], (size, size),
+                                interpolation=cv2.INTER_LINEAR)[..., None] for image in batch])
+
+
+def serving_options(config: dict) -> tuple[bool, float]:
+    """(flip_tta, zoom_tta) from a model config's "serving" section; ModelLoadError on a zoom outside (0, 1)."""
+    serving = config.get("serving") or {}
+    zoom = float(serving.get("zoom_tta") or 0.0)
+    if zoom and not 0.0 < zoom < 1.0:
+        raise ModelLoadError(f"serving.zoom_tta must lie between 0 and 1 (the part of the face kept), got {zoom}.")
+    return bool(serving.get("flip_tta", False)), zoom
 
 
 def _make_interpreter(path: Path, num_threads: int):

@@ -45,6 +45,24 @@ def reproduce_command(config: dict) -> str:
     return " \\\n    ".join(parts)
 
 
+def tta_text(serving: dict) -> str:
+    """The model card's description of the serving options."""
+    flip, zoom = serving.get("flip_tta"), serving.get("zoom_tta")
+    if flip and zoom:
+        return (f"test-time augmentation on: the probabilities of each face, of its central {100 * zoom:.0f}% "
+                "resized back, and of the mirror images of both are averaged (4 views)")
+    if zoom:
+        return f"test-time augmentation on: each face is averaged with its central {100 * zoom:.0f}% resized back"
+    if flip:
+        return "horizontal-flip test-time augmentation on (each face is averaged with its mirror image)"
+    return "no test-time augmentation"
+
+
+def package_flags(serving: dict) -> str:
+    flags = " --flip-tta" if serving.get("flip_tta") else ""
+    return flags + (f" --zoom-tta {serving['zoom_tta']}" if serving.get("zoom_tta") else "")
+
+
 def evaluate_served(out: Path, config: dict) -> None:
     """Re-evaluate the model as served (TFLite, serving options) on the test split; rewrite its metrics."""
     from emotion_core.data import load_split
@@ -111,7 +129,7 @@ The model the dashboard serves by default (`models/default/`), trained with this
 - Input: raw gray pixel values 0-255; the model rescales to [0, 1] itself.
 - Output: softmax over {', '.join(labels)} (this order).
 - Files: `model.tflite` (served), `model.keras` (reload with `keras.saving.load_model`, no custom objects).
-- Serving: horizontal-flip test-time augmentation {"on (each face is averaged with its mirror image)" if config.get("serving", {}).get("flip_tta") else "off"};
+- Serving: {tta_text(config.get("serving", {}))};
   the test numbers below are those of the model as served (TFLite with these options).
 
 ## Data
@@ -130,7 +148,7 @@ selection; the 3,589 PublicTest images as the test split. Disgust is rare (436 t
 - Hardware: 2 CPU cores, no GPU.
 
 Training took {sum(r.get('seconds', 0) for r in rows) / 60:.0f} minutes for {len(rows)} epochs.
-Reproduce (then package with `python scripts/package_model.py runs/<id>{' --flip-tta' if config.get('serving', {}).get('flip_tta') else ''}`):
+Reproduce (then package with `python scripts/package_model.py runs/<id>{package_flags(config.get('serving', {}))}`):
 
 ```bash
 {reproduce_command(config)}
@@ -179,6 +197,8 @@ def main() -> int:
     parser.add_argument("run", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "default")
     parser.add_argument("--flip-tta", action="store_true", help="serve with horizontal-flip test-time augmentation")
+    parser.add_argument("--zoom-tta", type=float, default=0.0,
+                        help="also average the central part of each face (e.g. 0.9; choose it on validation data)")
     args = parser.parse_args()
     from dashboard.charts import confusion_heatmap
     from emotion_core.runs import read_metrics
@@ -194,6 +214,8 @@ def main() -> int:
     if ROOT.parent in data_root.parents:  # portable: relative to the project, as ../shared/...
         config["data_root"] = str(Path("..") / data_root.relative_to(ROOT.parent))
     config["serving"] = {"flip_tta": bool(args.flip_tta)}
+    if args.zoom_tta:
+        config["serving"]["zoom_tta"] = args.zoom_tta
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     evaluate_served(out, config)
     metrics = json.loads((out / "test_metrics.json").read_text())
