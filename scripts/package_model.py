@@ -205,7 +205,8 @@ def main() -> int:
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
+    in_place = args.run.resolve() == out.resolve()  # re-package the served model with other serving options
+    for name in FILES if not in_place else ():
         if (args.run / name).is_file():
             shutil.copy2(args.run / name, out / name)
     (out / "metrics.csv").exists() or print("warning: no metrics.csv", file=sys.stderr)
