@@ -33,7 +33,9 @@ def test_default_model_serves_a_real_face(monkeypatch):
     monkeypatch.delenv("EMOTION_MODEL_DIR", raising=False)
     pipeline = EmotionPipeline.from_run()  # no argument: models/default
     assert pipeline.classifier.backend == "tflite"
-    assert (pipeline.classifier.flip_tta, pipeline.classifier.zoom_tta) == (True, 0.95)  # as the card says
+    serving = json.loads((DEFAULT / "config.json").read_text())["serving"]
+    assert (pipeline.classifier.flip_tta, pipeline.classifier.zoom_tta) == (serving["flip_tta"],
+                                                                            serving.get("zoom_tta", 0.0))
     results = pipeline.process(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     assert len(results) == 1 and abs(float(results[0].probabilities.sum()) - 1) < 1e-4
 
