@@ -18,7 +18,8 @@ import numpy as np
 def measure(variant: str, size: int, batch: int, steps: int) -> dict:
     import keras
 
-    from emotion_core.mobilevit import build_mobilevit, compile_model, plan_strides
+    from emotion_core.mobilevit import build_mobilevit, compile_model
+    from emotion_core.variants import plan_strides
 
     model = compile_model(build_mobilevit(variant, size))
     x = np.random.default_rng(0).random((batch * steps, size, size, 1)).astype("float32") * 255

@@ -107,7 +107,7 @@ def rtc_configuration() -> dict:
     return {"iceServers": ice_servers()}
 
 
-def _positive_number(env: str, key: str, default: float, low: float, high: float) -> float:
+def _clamped_number(env: str, key: str, default: float, low: float, high: float) -> float:
     """A number from the environment or secrets [webrtc], clamped to [low, high]; default when unusable."""
     raw = os.environ.get(env) or secret("webrtc", key, None)
     try:
@@ -124,8 +124,8 @@ def video_constraints() -> dict:
     the browser is asked for at most `max_fps` (default 15: plenty for
     expressions, half of a webcam's 30) at up to `max_width` pixels (default 640).
     """
-    fps = _positive_number("EMOTION_LIVE_MAX_FPS", "max_fps", 15, 1, 60)
-    width = int(_positive_number("EMOTION_LIVE_MAX_WIDTH", "max_width", 640, 160, 1920))
+    fps = _clamped_number("EMOTION_LIVE_MAX_FPS", "max_fps", 15, 1, 60)
+    width = int(_clamped_number("EMOTION_LIVE_MAX_WIDTH", "max_width", 640, 160, 1920))
     return {
         "video": {"width": {"ideal": width, "max": width}, "height": {"ideal": width * 3 // 4},
                   "frameRate": {"ideal": fps, "max": fps}},

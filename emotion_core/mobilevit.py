@@ -36,10 +36,7 @@ import keras
 from keras import layers
 
 from emotion_core.labels import NUM_CLASSES
-from emotion_core.variants import (  # noqa: F401 - re-exported: the table lives in a Keras-free module
-    NUM_HEADS, PATCH, STRIDE_PLANS, VARIANTS, Strides, VariantConfig, block_maps, check_strides, plan_strides,
-    variant_table,
-)
+from emotion_core.variants import NUM_HEADS, PATCH, VARIANTS, Strides, check_strides, plan_strides
 
 
 def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, act: bool = True):
