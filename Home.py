@@ -1,10 +1,13 @@
-"""Emotion dashboard: entry point and Home page. Run with `streamlit run Home.py`.
+"""Emotion dashboard: entry point, router and Home page. Run with `streamlit run Home.py`.
 
-Home renders fast: TensorFlow is imported only by the pages that need it.
+Every URL runs this script first: the pages live in `app_pages/` (not `pages/`,
+which Streamlit would also serve directly, without the login) and are reached
+only through `st.navigation` below, after the settings check and the login.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import streamlit as st
 
 from dashboard import auth, settings
 
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
+ICON = Path(__file__).resolve().parent / "dashboard" / "assets" / "icon.png"  # local: no font or CDN fetch
 
 
 def home() -> None:
@@ -73,21 +76,28 @@ def home() -> None:
 
 
 PAGE_TEXT = {
-    "pages/1_Dataset.py": ("Dataset", ":material/dataset:", "Counts per class, sample faces, pixel statistics, unreadable files."),
-    "pages/2_Augmentation.py": ("Augmentation", ":material/tune:", "Preview flips, rotation and zoom on real samples."),
-    "pages/3_Training.py": ("Training", ":material/model_training:", "Train MobileViT in the background with live charts."),
-    "pages/4_Evaluation.py": ("Evaluation", ":material/grid_on:", "Confusion matrices, per-class metrics, mistakes, comparisons."),
-    "pages/5_Live.py": ("Live", ":material/videocam:", "Your webcam through face detection and MobileViT."),
-    "pages/6_Photo.py": ("Photo", ":material/photo_camera:", "Upload photos instead of using a webcam."),
+    "app_pages/1_Dataset.py": ("Dataset", ":material/dataset:", "Counts per class, sample faces, pixel statistics, unreadable files."),
+    "app_pages/2_Augmentation.py": ("Augmentation", ":material/tune:", "Preview flips, rotation and zoom on real samples."),
+    "app_pages/3_Training.py": ("Training", ":material/model_training:", "Train MobileViT in the background with live charts."),
+    "app_pages/4_Evaluation.py": ("Evaluation", ":material/grid_on:", "Confusion matrices, per-class metrics, mistakes, comparisons."),
+    "app_pages/5_Live.py": ("Live", ":material/videocam:", "Your webcam through face detection and MobileViT."),
+    "app_pages/6_Photo.py": ("Photo", ":material/photo_camera:", "Upload photos instead of using a webcam."),
 }
 
 
 def visible_pages() -> list[str]:
-    return [p for p in PAGE_TEXT if p != "pages/3_Training.py" or auth.training_visible()]
+    return [p for p in PAGE_TEXT if p != "app_pages/3_Training.py" or auth.training_visible()]
 
 
 def main() -> None:
-    st.set_page_config(page_title="Emotion dashboard", page_icon=":material/mood:", layout="wide")
+    """The router: settings check, login, then the page the URL names (every page passes here)."""
+    st.set_page_config(page_title="Emotion dashboard", page_icon=str(ICON), layout="wide")
+    try:
+        settings.validate_settings()
+    except settings.SettingsError as exc:
+        logging.getLogger("emotion_dashboard").error("settings: %s", exc)
+        st.error(f"The dashboard is not configured correctly, so it does not start: {exc}")
+        st.stop()
     auth.require_login()
     auth.admin_login_widget()
     pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]

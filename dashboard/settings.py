@@ -16,32 +16,71 @@ secrets.toml (all optional)::
                    {urls = ["turn:turn.example.org:3478"], username = "u", credential = "p"}]
     max_fps = 15                           # frames per second asked of each webcam
     max_width = 640                        # webcam resolution asked for (height follows 4:3)
+    ice_transport_policy = "relay"         # "all" (default) or "relay": only the TURN relay
+    turn_secret = "coturn static-auth-secret"  # short-lived TURN credentials per session
+    turn_urls = ["turn:turn.example.org:3478"]
+    turn_ttl_s = 3600
 
 Environment variables override: EMOTION_DATA_ROOTS (os.pathsep-separated),
 EMOTION_DATA_DEFAULT, EMOTION_RUNS_DIR, EMOTION_MODEL_DIR, EMOTION_ICE_SERVERS (JSON),
-EMOTION_LIVE_MAX_FPS, EMOTION_LIVE_MAX_WIDTH.
+EMOTION_LIVE_MAX_FPS, EMOTION_LIVE_MAX_WIDTH, EMOTION_ICE_TRANSPORT_POLICY, EMOTION_TURN_SECRET,
+EMOTION_TURN_URLS (comma-separated), EMOTION_TURN_TTL_S. `validate_settings()` checks them all.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from emotion_core.runs import PROJECT_ROOT
 
 
+class SettingsError(RuntimeError):
+    """The settings cannot be used as written (unparseable secrets.toml, wrong types); the app stops."""
+
+
 def secret(section: str, key: str, default: Any = None) -> Any:
-    """A value from st.secrets, or `default` when there is no secrets file or no such key."""
+    """A value from st.secrets, or `default` when there is no secrets file or no such key.
+
+    A secrets file that exists but does not parse raises SettingsError: falling back
+    to defaults would silently switch the password off.
+    """
     import streamlit as st
 
     try:
         return st.secrets[section][key]
-    except (KeyError, FileNotFoundError, AttributeError):
+    except FileNotFoundError as exc:  # Streamlit's "secret not found" errors subclass it
+        if getattr(exc, "error_id", None) == "no-secrets-found":
+            return default
+        raise SettingsError(f"The secrets file cannot be read: {exc}") from None
+    except (KeyError, AttributeError):
         return default
-    except Exception:  # noqa: BLE001 - a malformed secrets.toml must not break every page
-        return default
+
+
+def validate_settings() -> None:
+    """Check every setting a visitor depends on; SettingsError naming the first problem.
+
+    `[auth]` with a password that is not a non-empty string never means "open":
+    remove the key to run without a password.
+    """
+    for key in ("password", "admin_password"):
+        value = secret("auth", key, None)
+        if value is not None and (not isinstance(value, str) or not value):
+            got = "an empty string" if value == "" else f"a {type(value).__name__}"
+            raise SettingsError(f"[auth] {key} must be a non-empty string in secrets.toml (got {got}); "
+                                "remove the key to run without it.")
+    hide = secret("auth", "hide_training", False)
+    if not isinstance(hide, bool):
+        raise SettingsError(f"[auth] hide_training must be true or false, got {hide!r}.")
+    ice_servers()
+    ice_transport_policy()
+    turn_credentials()
 
 
 def _absolute(path: str | Path) -> Path:
@@ -91,20 +130,79 @@ def model_dir() -> Path:
 
 
 def ice_servers() -> list[dict]:
-    """ICE servers for WebRTC: EMOTION_ICE_SERVERS (JSON), else secrets [webrtc] ice_servers, else [] (loopback/LAN)."""
+    """ICE servers for WebRTC: EMOTION_ICE_SERVERS (JSON), else secrets [webrtc] ice_servers, else [] (loopback/LAN).
+
+    Short-lived TURN credentials ([webrtc] turn_secret) are added by `rtc_configuration`.
+    A malformed list is a SettingsError, never a silent [].
+    """
     env = os.environ.get("EMOTION_ICE_SERVERS")
     if env:
         try:
             servers = json.loads(env)
-        except ValueError:
-            servers = []
+        except ValueError as exc:
+            raise SettingsError(f"EMOTION_ICE_SERVERS is not valid JSON ({exc}); expected a list like "
+                                '[{"urls": ["stun:host:3478"]}].') from None
+        origin = "EMOTION_ICE_SERVERS"
     else:
         servers = secret("webrtc", "ice_servers", []) or []
-    return [dict(s) for s in servers if isinstance(s, dict) or hasattr(s, "keys")]
+        origin = "[webrtc] ice_servers"
+    if not isinstance(servers, list):
+        raise SettingsError(f"{origin} must be a list of servers, got {type(servers).__name__}.")
+    checked = []
+    for i, server in enumerate(servers):
+        if not (isinstance(server, dict) or hasattr(server, "keys")):
+            raise SettingsError(f"{origin}[{i}] must be a table with urls, got {server!r}.")
+        server = dict(server)
+        urls = server.get("urls")
+        urls = [urls] if isinstance(urls, str) else urls
+        if not urls or not isinstance(urls, list) or not all(
+                isinstance(u, str) and u.split(":", 1)[0] in ("stun", "stuns", "turn", "turns") for u in urls):
+            raise SettingsError(f"{origin}[{i}].urls must list stun:/turn: URLs, got {server.get('urls')!r}.")
+        if any(u.startswith("turn") for u in urls) and not (server.get("username") and server.get("credential")):
+            raise SettingsError(f"{origin}[{i}] is a TURN server without username and credential.")
+        checked.append({**server, "urls": urls})
+    return checked
+
+
+def ice_transport_policy() -> str:
+    """"all" (default) or "relay" (browsers use only the TURN relay: tests a TURN set-up, hides client IPs)."""
+    policy = os.environ.get("EMOTION_ICE_TRANSPORT_POLICY") or secret("webrtc", "ice_transport_policy", "all")
+    if policy not in ("all", "relay"):
+        raise SettingsError(f'[webrtc] ice_transport_policy must be "all" or "relay", got {policy!r}.')
+    return policy
+
+
+def turn_credentials(now: float | None = None) -> dict | None:
+    """A TURN server entry with credentials valid for [webrtc] turn_ttl_s, or None when not configured.
+
+    coturn's `use-auth-secret` scheme (the TURN REST API): username "<expiry>:emotion",
+    credential base64(HMAC-SHA1(secret, username)). Each browser session gets its own,
+    so the static secret never reaches a browser.
+    """
+    shared = os.environ.get("EMOTION_TURN_SECRET") or secret("webrtc", "turn_secret", None)
+    if shared is None:
+        return None
+    urls = secret("webrtc", "turn_urls", None)
+    env_urls = os.environ.get("EMOTION_TURN_URLS")
+    urls = [u for u in env_urls.split(",") if u] if env_urls else urls
+    ttl = _clamped_number("EMOTION_TURN_TTL_S", "turn_ttl_s", 3600, 60, 86400)
+    if not isinstance(shared, str) or not shared:
+        raise SettingsError("[webrtc] turn_secret must be a non-empty string (coturn's static-auth-secret).")
+    if not urls or not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith("turn") for u in urls):
+        raise SettingsError("[webrtc] turn_urls must list turn: URLs (e.g. [\"turn:turn.example.org:3478\"]) "
+                            "when turn_secret is set.")
+    username = f"{int((now if now is not None else time.time()) + ttl)}:emotion"
+    digest = hmac.new(shared.encode(), username.encode(), hashlib.sha1).digest()
+    return {"urls": list(urls), "username": username, "credential": base64.b64encode(digest).decode()}
 
 
 def rtc_configuration() -> dict:
-    return {"iceServers": ice_servers()}
+    """The RTCPeerConnection configuration the browser gets (a fresh TURN credential each call)."""
+    servers = ice_servers()
+    turn = turn_credentials()
+    if turn is not None:
+        servers.append(turn)
+    return {"iceServers": servers, "iceTransportPolicy": ice_transport_policy()}
 
 
 def _clamped_number(env: str, key: str, default: float, low: float, high: float) -> float:

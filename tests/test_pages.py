@@ -52,7 +52,7 @@ def test_home_shows_state_at_a_glance(app_env):
     assert "MobileViT-XXS" in body
 
 
-@pytest.mark.parametrize("script", ["Home.py", "pages/3_Training.py"])
+@pytest.mark.parametrize("script", ["Home.py", "app_pages/3_Training.py"])
 def test_page_imports_no_tensorflow(app_env, script):
     """Home and the Training form render without TensorFlow (training runs in its own process)."""
     import subprocess
@@ -77,7 +77,7 @@ def test_home_without_data_or_model(monkeypatch, tmp_path):
 
 
 def test_dataset_page_counts_and_loading(app_env):
-    at = page("pages/1_Dataset.py").run()
+    at = page("app_pages/1_Dataset.py").run()
     assert not at.exception
     assert "56" in texts(at) and "21" in texts(at)
     at.button[0].click().run()
@@ -89,7 +89,7 @@ def test_dataset_page_counts_and_loading(app_env):
 def test_dataset_page_lists_unreadable_files(app_env):
     (app_env["data"] / "train" / "sad" / "broken.jpg").write_bytes(b"garbage")
     try:
-        at = page("pages/1_Dataset.py").run()
+        at = page("app_pages/1_Dataset.py").run()
         at.button[0].click().run()
         assert not at.exception
         assert any("unreadable" in w.value for w in at.warning)
@@ -98,7 +98,7 @@ def test_dataset_page_lists_unreadable_files(app_env):
 
 
 def test_dataset_page_refuses_paths_outside_roots(app_env):
-    at = page("pages/1_Dataset.py").run()
+    at = page("app_pages/1_Dataset.py").run()
     at.text_input[0].set_value("/etc").run()
     assert not at.exception
     assert any("outside the configured data roots" in e.value for e in at.error)
@@ -107,14 +107,14 @@ def test_dataset_page_refuses_paths_outside_roots(app_env):
 def test_dataset_page_empty_data_root(app_env, tmp_path):
     empty = app_env["data"].parent / "empty_root"
     empty.mkdir(exist_ok=True)
-    at = page("pages/1_Dataset.py").run()
+    at = page("app_pages/1_Dataset.py").run()
     at.text_input[0].set_value(str(empty)).run()
     assert not at.exception
     assert any("Missing split folder" in e.value for e in at.error)
 
 
 def test_augmentation_page(app_env):
-    at = page("pages/2_Augmentation.py").run()
+    at = page("app_pages/2_Augmentation.py").run()
     assert not at.exception
     assert len(at.get("image")) == 4  # one row (original + augmented copies) per chosen image
     at.sidebar.slider[0].set_value(0.2).run()
@@ -130,7 +130,7 @@ def test_training_page_lists_runs_and_refuses_second_start(app_env, monkeypatch)
     lock = runs.TrainingLock(runs_dir)
     assert lock.acquire("someone-else")
     try:
-        at = page("pages/3_Training.py").run()
+        at = page("app_pages/3_Training.py").run()
         assert not at.exception
         assert any("only one at a time" in i.value for i in at.info)
         assert "completed" in texts(at)
@@ -153,7 +153,7 @@ def test_training_page_starts_background_run_and_stop(app_env, monkeypatch):
         return P()
 
     monkeypatch.setattr(training, "_spawn", fake_spawn)
-    at = page("pages/3_Training.py").run()
+    at = page("app_pages/3_Training.py").run()
     at.number_input[0].set_value(1)  # epochs
     at.button[0].click().run()
     assert not at.exception, at.exception
@@ -163,7 +163,7 @@ def test_training_page_starts_background_run_and_stop(app_env, monkeypatch):
 
 
 def test_evaluation_page(app_env):
-    at = page("pages/4_Evaluation.py").run()
+    at = page("app_pages/4_Evaluation.py").run()
     assert not at.exception
     assert any("Accuracy" in m.label for m in at.metric)
     at.toggle[0].set_value(True).run()
@@ -172,20 +172,20 @@ def test_evaluation_page(app_env):
 
 def test_evaluation_page_without_runs(monkeypatch, tmp_path):
     monkeypatch.setenv("EMOTION_MODEL_DIR", str(tmp_path / "none"))
-    at = page("pages/4_Evaluation.py").run()
+    at = page("app_pages/4_Evaluation.py").run()
     assert not at.exception
     assert any("No evaluated run" in i.value for i in at.info)
 
 
 def test_live_page_renders(app_env, no_webrtc_session):
-    at = page("pages/5_Live.py").run()
+    at = page("app_pages/5_Live.py").run()
     assert not at.exception, at.exception
     assert "Live" in texts(at)
 
 
 def test_live_page_without_model(monkeypatch, tmp_path, no_webrtc_session):
     monkeypatch.setenv("EMOTION_MODEL_DIR", str(tmp_path / "none"))
-    at = page("pages/5_Live.py").run()
+    at = page("app_pages/5_Live.py").run()
     assert not at.exception
     assert any("No trained model" in w.value for w in at.warning)
 
@@ -196,7 +196,7 @@ def test_live_page_with_corrupt_model(monkeypatch, tmp_path, no_webrtc_session):
     (broken / "model.tflite").write_bytes(b"not a flatbuffer")
     (broken / "model.keras").write_bytes(b"not a zip")
     monkeypatch.setenv("EMOTION_MODEL_DIR", str(broken))
-    at = page("pages/5_Live.py").run()
+    at = page("app_pages/5_Live.py").run()
     assert not at.exception
     assert any("cannot be served" in e.value for e in at.error)
 
@@ -209,7 +209,7 @@ def test_photo_page_upload_face_and_corrupt(app_env):
     from skimage import data
 
     face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    at = page("pages/6_Photo.py").run()
+    at = page("app_pages/6_Photo.py").run()
     assert not at.exception
     uploader = at.get("file_uploader")[0]
     uploader.upload("astronaut.png", _png(face), "image/png")

@@ -11,22 +11,62 @@ from dashboard import settings
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("EMOTION_ICE_SERVERS", "EMOTION_LIVE_MAX_FPS", "EMOTION_LIVE_MAX_WIDTH"):
+    for name in ("EMOTION_ICE_SERVERS", "EMOTION_LIVE_MAX_FPS", "EMOTION_LIVE_MAX_WIDTH", "EMOTION_ICE_TRANSPORT_POLICY",
+                 "EMOTION_TURN_SECRET", "EMOTION_TURN_URLS", "EMOTION_TURN_TTL_S"):
         monkeypatch.delenv(name, raising=False)
 
 
 def test_ice_servers_from_environment(monkeypatch):
     turn = {"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}
     monkeypatch.setenv("EMOTION_ICE_SERVERS", json.dumps([{"urls": ["stun:stun.example.org"]}, turn]))
-    assert settings.rtc_configuration() == {"iceServers": [{"urls": ["stun:stun.example.org"]}, turn]}
+    assert settings.rtc_configuration() == {"iceServers": [{"urls": ["stun:stun.example.org"]}, turn],
+                                            "iceTransportPolicy": "all"}
 
 
-def test_no_ice_servers_by_default_and_on_bad_json(monkeypatch):
-    assert settings.rtc_configuration() == {"iceServers": []}
-    monkeypatch.setenv("EMOTION_ICE_SERVERS", "not json [")
-    assert settings.ice_servers() == []
-    monkeypatch.setenv("EMOTION_ICE_SERVERS", json.dumps(["stun:x", 3, {"urls": "stun:y"}]))
-    assert settings.ice_servers() == [{"urls": "stun:y"}]  # entries that are not objects are dropped
+def test_no_ice_servers_by_default():
+    assert settings.rtc_configuration() == {"iceServers": [], "iceTransportPolicy": "all"}
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ("not json [", "not valid JSON"),
+    ('{"urls": "stun:x"}', "must be a list"),
+    ('["stun:x"]', "must be a table with urls"),
+    ('[{"url": "stun:x"}]', "urls must list"),
+    ('[{"urls": ["http://x"]}]', "urls must list"),
+    ('[{"urls": ["turn:x:3478"]}]', "TURN server without username and credential"),
+])
+def test_bad_ice_servers_are_an_error_not_an_empty_list(monkeypatch, raw, fragment):
+    monkeypatch.setenv("EMOTION_ICE_SERVERS", raw)
+    with pytest.raises(settings.SettingsError, match=fragment):
+        settings.validate_settings()
+
+
+def test_relay_only_policy(monkeypatch):
+    monkeypatch.setenv("EMOTION_ICE_TRANSPORT_POLICY", "relay")
+    assert settings.rtc_configuration()["iceTransportPolicy"] == "relay"
+    monkeypatch.setenv("EMOTION_ICE_TRANSPORT_POLICY", "relay-only")
+    with pytest.raises(settings.SettingsError, match="ice_transport_policy"):
+        settings.validate_settings()
+
+
+def test_short_lived_turn_credentials_follow_coturn_use_auth_secret(monkeypatch):
+    import base64
+    import hashlib
+    import hmac
+
+    monkeypatch.setenv("EMOTION_TURN_SECRET", "north-wind")
+    monkeypatch.setenv("EMOTION_TURN_URLS", "turn:127.0.0.1:3478,turn:127.0.0.1:3478?transport=tcp")
+    monkeypatch.setenv("EMOTION_TURN_TTL_S", "600")
+    entry = settings.turn_credentials(now=1_000_000)
+    assert entry["urls"] == ["turn:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=tcp"]
+    assert entry["username"] == "1000600:emotion"  # expiry = now + ttl
+    expected = base64.b64encode(hmac.new(b"north-wind", b"1000600:emotion", hashlib.sha1).digest()).decode()
+    assert entry["credential"] == expected
+    assert "north-wind" not in json.dumps(settings.rtc_configuration())  # the secret never reaches a browser
+    assert settings.rtc_configuration()["iceServers"][-1]["username"].endswith(":emotion")
+    monkeypatch.delenv("EMOTION_TURN_URLS")
+    with pytest.raises(settings.SettingsError, match="turn_urls"):
+        settings.validate_settings()
 
 
 def test_video_constraints_default_to_15_fps_at_640():
