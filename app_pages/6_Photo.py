@@ -10,7 +10,6 @@ from dashboard.widgets import served_pipeline
 from emotion_core.pipeline import decode_image_bytes
 
 MAX_UPLOAD_MB = 10
-MAX_PIXELS = 40_000_000
 
 st.title("Photo")
 st.caption(f"Upload one or more photos (PNG, JPEG, BMP or WebP, up to {MAX_UPLOAD_MB} MB each).")
@@ -25,7 +24,7 @@ for upload in uploads or []:
         st.error(f"{upload.name} is larger than {MAX_UPLOAD_MB} MB.")
         continue
     try:
-        frame = decode_image_bytes(data, upload.name, max_pixels=MAX_PIXELS)
+        frame = decode_image_bytes(data, upload.name)
     except ValueError as exc:
         st.error(str(exc))
         continue

@@ -26,6 +26,7 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
+from emotion_core.images import ImageRefused, check_image_bytes
 from emotion_core.labels import EMOTIONS, canonical_emotion
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
@@ -154,8 +155,13 @@ def scan_split(root: str | os.PathLike, split: str) -> SplitScan:
 
 
 def decode_gray(data: bytes, size: int) -> np.ndarray | None:
-    """Decode image bytes to a (size, size) uint8 gray array; None if not a decodable image."""
-    if not data:
+    """Decode image bytes to a (size, size) uint8 gray array; None if not a decodable image.
+
+    Unknown headers and images over `images.MAX_PIXELS` are refused before decoding.
+    """
+    try:
+        check_image_bytes(data)
+    except ImageRefused:
         return None
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:

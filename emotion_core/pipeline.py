@@ -17,6 +17,7 @@ import numpy as np
 
 from emotion_core.data import resize_square
 from emotion_core.detect import Box, DetectorConfig, FaceDetector, to_gray
+from emotion_core.images import MAX_PIXELS, ImageRefused, check_image_bytes
 from emotion_core.inference import Classifier
 from emotion_core.labels import EMOTIONS
 
@@ -216,33 +217,17 @@ def read_image(path: str | Path) -> np.ndarray:
     return decode_image_bytes(data, str(path))
 
 
-def decode_image_bytes(data: bytes, name: str = "upload", max_pixels: int = 50_000_000) -> np.ndarray:
-    """Decode uploaded bytes to a BGR uint8 frame; ValueError with a clear message otherwise."""
-    if not data:
-        raise ValueError(f"{name} is empty (0 bytes).")
-    width, height = _header_size(data)
-    if width * height > max_pixels:
-        raise ValueError(f"{name} is too large ({width}x{height} pixels; limit {max_pixels:,}).")
+def decode_image_bytes(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode uploaded bytes to a BGR uint8 frame; ValueError (ImageRefused) with a clear message otherwise.
+
+    The header is checked before any pixel is decoded (see `emotion_core.images`).
+    """
+    check_image_bytes(data, name, max_pixels)
     buffer = np.frombuffer(data, np.uint8)
     try:
         image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     except cv2.error as exc:
-        raise ValueError(f"{name} is not a readable image ({exc.err}).") from None
+        raise ImageRefused(f"{name} is not a readable image ({exc.err}).") from None
     if image is None:
-        raise ValueError(f"{name} is not a readable image (PNG, JPEG, BMP, WebP or TIFF expected).")
-    if image.shape[0] * image.shape[1] > max_pixels:
-        raise ValueError(f"{name} is too large ({image.shape[1]}x{image.shape[0]} pixels; limit {max_pixels:,}).")
+        raise ImageRefused(f"{name} is not a readable image (its pixel data is damaged).")
     return image
-
-
-def _header_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from the image header without decoding pixels; (0, 0) if unknown."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        return (0, 0)

@@ -220,3 +220,12 @@ def test_photo_page_upload_face_and_corrupt(app_env):
     errors = [e.value for e in at.error]
     assert any("corrupt.jpg is not a readable image" in e for e in errors)
     assert any("empty.png is empty" in e for e in errors)
+
+
+def test_photo_page_refuses_a_decompression_bomb(app_env):
+    from images_helpers import png_bomb
+
+    at = page("app_pages/6_Photo.py").run()
+    at.get("file_uploader")[0].upload("bomb.png", png_bomb(30_000, 30_000), "image/png").run()
+    assert not at.exception
+    assert any("bomb.png is too large" in e.value for e in at.error)
