@@ -55,6 +55,10 @@ def home() -> None:
         active = [r for r in all_runs if r.state == "running"]
         if active:
             st.caption(f"Training now: {active[0].run_id}")
+        damaged = [r for r in all_runs if r.problems]
+        if damaged:
+            st.warning(f"{len(damaged)} run(s) with damaged files: " + ", ".join(
+                f"{r.run_id} ({r.problems[0]})" for r in damaged[:3]))
     with col_model:
         st.subheader("Served model")
         model_dir = settings.model_dir()

@@ -23,7 +23,7 @@ if not auth.training_visible():
     st.stop()
 
 runs_dir = runs.default_runs_dir()
-holder = running_training(runs_dir)
+holder = running_training()
 
 with st.form("train_form"):
     st.subheader("New run")
@@ -88,9 +88,13 @@ def live_view() -> None:
     status = runs.read_status(watched_dir)
     state = status.get("state", "unknown")
     rows = runs.read_metrics(watched_dir)
-    progress = runs.read_json(watched_dir / "progress.json", {}) or {}
+    progress = runs.read_progress(watched_dir)
+    if (running_training() is None) != (holder is None):
+        st.rerun(scope="app")  # a training started or ended: the form and the notice above change
     st.markdown(f"**State:** {state} — {status.get('message', '')}")
-    if state == "running" and progress.get("batches"):
+    for problem in status.get("problems", []):
+        st.warning(problem)
+    if state == "running" and progress:
         st.progress(min(1.0, progress["batch"] / progress["batches"]),
                     text=f"epoch {progress['epoch']}/{progress['epochs']}, batch {progress['batch']}/{progress['batches']}")
     col_stop, col_resume = st.columns(2)
@@ -124,6 +128,7 @@ st.subheader("Past runs")
 st.dataframe(
     [{"run": r.run_id, "state": r.state, "variant": str(r.config.get("variant", "")).upper(),
       "input": r.config.get("image_size"), "epochs": r.config.get("epochs"),
-      "test accuracy": None if r.test_accuracy is None else round(r.test_accuracy, 4)} for r in all_runs],
+      "test accuracy": None if r.test_accuracy is None else round(r.test_accuracy, 4),
+      "problems": "; ".join(r.problems)} for r in all_runs],
     hide_index=True,
 )

@@ -4,30 +4,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from dashboard import settings
 from dashboard.charts import confusion_heatmap, per_class_bars
-from emotion_core.data import decode_gray
+from emotion_core.data import read_gray_inside
+from emotion_core.evaluate import misclassified
 from emotion_core.labels import EMOTIONS
-from emotion_core.runs import PROJECT_ROOT, RunInfo, default_runs_dir, list_runs, load_run, read_json
-from emotion_core.train import load_predictions
+from emotion_core.runs import (PROJECT_ROOT, RunInfo, default_runs_dir, list_runs, load_run, read_confusion_matrix,
+                               read_predictions)
 
 st.title("Evaluation")
 
 
-def evaluated_runs() -> list[RunInfo]:
-    found = []
+def evaluated_runs() -> tuple[list[RunInfo], list[tuple[str, list[str]]]]:
+    """Runs with a usable confusion matrix, and (run id, problems) of those whose reports are damaged."""
     default = load_run(settings.model_dir())
-    if (default.path / "confusion_matrix.json").is_file():
-        default.run_id = "default model"
-        found.append(default)
-    found += [r for r in list_runs(default_runs_dir()) if (r.path / "confusion_matrix.json").is_file()]
-    return found
+    default.run_id = "default model"
+    found, damaged = [], []
+    for r in [default, *list_runs(default_runs_dir())]:
+        if not (r.path / "confusion_matrix.json").is_file():
+            continue
+        cm, problems = read_confusion_matrix(r.path)
+        if cm is None or r.problems:
+            damaged.append((r.run_id, problems + r.problems))
+        if cm is not None:
+            found.append(r)
+    return found, damaged
 
 
-candidates = evaluated_runs()
+candidates, damaged_runs = evaluated_runs()
+for run_id, problems in damaged_runs:
+    st.warning(f"Run {run_id} has damaged files: " + "; ".join(problems))
 if not candidates:
     st.info("No evaluated run yet: a run is evaluated on the test split when its training finishes.")
     st.stop()
@@ -39,12 +47,11 @@ normalized = st.toggle("Row-normalised (recall per true class)", value=False)
 
 
 def show_run(r: RunInfo, key: str) -> dict | None:
-    cm = read_json(r.path / "confusion_matrix.json", {}) or {}
+    cm, _ = read_confusion_matrix(r.path)
     metrics = r.test_metrics or {}
-    if "matrix" not in cm:
-        st.error(f"{r.path / 'confusion_matrix.json'} is unreadable.")
+    if cm is None:
         return None
-    if metrics:
+    if metrics and "macro" in metrics and "weighted" in metrics:
         c1, c2, c3 = st.columns(3)
         c1.metric("Accuracy", f"{metrics['accuracy']:.2%}")
         c2.metric("Macro F1", f"{metrics['macro']['f1']:.3f}")
@@ -62,28 +69,32 @@ if metrics and "per_class" in metrics:
     st.plotly_chart(per_class_bars(metrics["per_class"]), width="stretch")
 
 st.subheader("Misclassified examples")
-predictions = load_predictions(run.path / "test_predictions.npz")
+predictions, prediction_problems = read_predictions(run.path)
 data_root = Path(str(run.config.get("data_root", "")))
 if not data_root.is_absolute():  # packaged models store it relative to the project
     data_root = PROJECT_ROOT / data_root
-if predictions is None:
+try:  # a run's recorded folder is shown only when it lies inside the configured data roots
+    data_root = settings.resolve_data_root(str(data_root))
+except ValueError:
+    data_root = None
+if prediction_problems:
+    st.warning("; ".join(prediction_problems))
+elif predictions is None:
     st.caption("This run has no per-image predictions (test_predictions.npz).")
+elif data_root is None:
+    st.caption(f"The run's images ({run.config.get('data_root')}) are outside the configured data roots, "
+               "so they are not shown.")
 else:
     c1, c2 = st.columns(2)
     true_filter = c1.selectbox("True class", ["any", *EMOTIONS])
     pred_filter = c2.selectbox("Predicted class", ["any", *EMOTIONS])
     predicted = predictions["probs"].argmax(axis=1)
-    wrong = predicted != predictions["labels"]
-    if true_filter != "any":
-        wrong &= predictions["labels"] == EMOTIONS.index(true_filter)
-    if pred_filter != "any":
-        wrong &= predicted == EMOTIONS.index(pred_filter)
-    idx = np.flatnonzero(wrong)
+    idx = misclassified(predictions["labels"], predictions["probs"], None if true_filter == "any" else true_filter,
+                        None if pred_filter == "any" else pred_filter)
     st.caption(f"{len(idx):,} misclassified test images match; showing up to 24.")
     shown, captions = [], []
     for i in idx[:24]:
-        path = data_root / str(predictions["paths"][i])
-        image = decode_gray(path.read_bytes(), 96) if path.is_file() else None
+        image = read_gray_inside(data_root, str(predictions["paths"][i]), 96)
         if image is None:
             continue
         shown.append(image)

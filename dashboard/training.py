@@ -12,9 +12,9 @@ from emotion_core import runs
 from emotion_core.train import TrainConfig, start_run
 
 
-def running_training(runs_dir: Path) -> dict | None:
+def running_training() -> dict | None:
     """{'pid', 'run_id'} of the training that holds this machine's lock, or None."""
-    return runs.TrainingLock(runs_dir).holder()
+    return runs.TrainingLock().holder()
 
 
 def _spawn(run_dir: Path) -> subprocess.Popen:
@@ -34,7 +34,7 @@ def _spawn(run_dir: Path) -> subprocess.Popen:
 
 def launch_training(config: TrainConfig, runs_dir: Path) -> Path:
     """Create a run directory and train it in a background process; RunError if one is running."""
-    holder = running_training(runs_dir)
+    holder = running_training()
     if holder:
         raise runs.RunError(f"A training is already running (run {holder.get('run_id')}). "
                             "Only one training runs at a time on this machine; stop it or wait.")
@@ -46,7 +46,7 @@ def launch_training(config: TrainConfig, runs_dir: Path) -> Path:
 
 def resume_training(run_dir: Path) -> None:
     """Continue a stopped or interrupted run in a background process."""
-    holder = running_training(run_dir.parent)
+    holder = running_training()
     if holder:
         raise runs.RunError(f"A training is already running (run {holder.get('run_id')}).")
     state = runs.read_status(run_dir).get("state")

@@ -221,8 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (DataError, ModelLoadError, RunError, ValueError, FileNotFoundError) as exc:
+    except (DataError, ModelLoadError, RunError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, permissions, a vanished file: one line, no traceback
+        from emotion_core.runs import describe_os_error
+
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

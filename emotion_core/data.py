@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import zipfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import numpy as np
 
 from emotion_core.images import ImageRefused, check_image_bytes
 from emotion_core.labels import EMOTIONS, canonical_emotion
+from emotion_core.paths import default_cache_dir
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
 SPLITS = ("train", "test")
@@ -101,12 +103,6 @@ class SplitData:
         }
 
 
-def default_cache_dir() -> Path:
-    """`$EMOTION_CACHE_DIR`, else `~/.cache/emotion_dashboard` (data roots may be read-only)."""
-    env = os.environ.get("EMOTION_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "emotion_dashboard"
-
-
 def scan_split(root: str | os.PathLike, split: str) -> SplitScan:
     """List the image files of `<root>/<split>/<emotion>/`; raise DataError on a bad layout."""
     root = Path(root)
@@ -171,6 +167,18 @@ def decode_gray(data: bytes, size: int) -> np.ndarray | None:
     if image is None or image.size == 0:
         return None
     return resize_square(image, size)
+
+
+def read_gray_inside(root: Path, relative: str, size: int) -> np.ndarray | None:
+    """Decode `root/relative` as gray (size, size); None when unreadable or when it resolves outside `root`."""
+    try:
+        root = Path(root).resolve()
+        path = (root / relative).resolve()
+        if root not in path.parents or not path.is_file():
+            return None
+        return decode_gray(path.read_bytes(), size)
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: symlink loop (Python 3.11)
+        return None
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:
@@ -252,7 +260,7 @@ def _load_cache(path: Path, split: str, size: int) -> SplitData | None:
                 image_size=size,
                 from_cache=True,
             )
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # a broken cache file is rebuilt, never fatal
 
 

@@ -64,6 +64,18 @@ def row_normalize(cm: np.ndarray) -> np.ndarray:
     return _safe_div(cm, cm.sum(axis=1, keepdims=True))
 
 
+def misclassified(labels: np.ndarray, probs: np.ndarray, true_class: str | None = None,
+                  predicted_class: str | None = None, classes: Sequence[str] = EMOTIONS) -> np.ndarray:
+    """Indices of wrong predictions, optionally only those of one true and/or one predicted class."""
+    predicted = probs.argmax(axis=1)
+    wrong = predicted != labels
+    if true_class is not None:
+        wrong &= labels == list(classes).index(true_class)
+    if predicted_class is not None:
+        wrong &= predicted == list(classes).index(predicted_class)
+    return np.flatnonzero(wrong)
+
+
 def predict_in_batches(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
                        batch_size: int = 256) -> np.ndarray:
     """Probabilities (N, classes) for uint8 images (N, S, S) through `predict` on float batches."""

@@ -21,15 +21,7 @@ import numpy as np
 
 from emotion_core.export import ModelLoadError, check_tflite_file, load_keras_model
 from emotion_core.labels import EMOTIONS
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def default_model_dir() -> Path:
-    """The shipped default model, or `$EMOTION_MODEL_DIR`."""
-    env = os.environ.get("EMOTION_MODEL_DIR")
-    return Path(env) if env else PROJECT_ROOT / "models" / "default"
-
+from emotion_core.paths import default_model_dir
 
 class Classifier:
     """Maps float32 (B, S, S, 1) pixel batches in [0, 255] to probabilities (B, 7). Thread-safe.
@@ -45,8 +37,10 @@ class Classifier:
 
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray], input_size: int, backend: str,
                  source: Path | None = None, labels: tuple[str, ...] = EMOTIONS, flip_tta: bool = False,
-                 zoom_tta: float = 0.0):
+                 zoom_tta: float = 0.0, input_shape: tuple = (), num_outputs: int | None = None):
         self._predict = predict
+        self.input_shape = tuple(input_shape)  # as the model declares it, batch dimension first
+        self.num_outputs = num_outputs
         self.input_size = input_size
         self.backend = backend
         self.source = source
@@ -78,9 +72,10 @@ class Classifier:
         """Wrap a Keras model in a traced tf.function (one trace per batch size bucket)."""
         import tensorflow as tf
 
-        size = int(model.input_shape[1])
+        size = int(model.input_shape[1] or 0)
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        return cls(lambda b: fn(tf.constant(b)).numpy(), size, "tf.function", source)
+        return cls(lambda b: fn(tf.constant(b)).numpy(), size, "tf.function", source,
+                   input_shape=tuple(model.input_shape), num_outputs=model.output_shape[-1])
 
     @classmethod
     def from_tflite(cls, path: Path, num_threads: int = 2) -> "Classifier":
@@ -88,9 +83,10 @@ class Classifier:
         check_tflite_file(path)
         interpreter = _make_interpreter(path, num_threads)
         interpreter.allocate_tensors()
-        detail = interpreter.get_input_details()[0]
-        size = int(detail["shape"][1])
-        index, out_index = detail["index"], interpreter.get_output_details()[0]["index"]
+        detail, out_detail = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        shape = tuple(int(d) for d in detail["shape"])
+        size = int(shape[1]) if len(shape) > 1 else 0
+        index, out_index = detail["index"], out_detail["index"]
         lock = threading.Lock()
         current = {"batch": int(detail["shape"][0])}
 
@@ -104,7 +100,8 @@ class Classifier:
                 interpreter.invoke()
                 return interpreter.get_tensor(out_index).copy()
 
-        return cls(predict, size, "tflite", Path(path))
+        return cls(predict, size, "tflite", Path(path), input_shape=shape,
+                   num_outputs=int(out_detail["shape"][-1]) if len(out_detail["shape"]) else None)
 
     @classmethod
     def from_run(cls, run_dir: Path | None = None, prefer: str = "tflite") -> "Classifier":
@@ -112,8 +109,11 @@ class Classifier:
         run_dir = Path(run_dir) if run_dir else default_model_dir()
         if not run_dir.is_dir():
             raise ModelLoadError(f"Model directory {run_dir} does not exist.")
+        config = read_model_config(run_dir)
+        flip_tta, zoom_tta = serving_options(config)
         classifier = cls._load(run_dir, prefer)
-        classifier.flip_tta, classifier.zoom_tta = serving_options(read_model_config(run_dir))
+        classifier.flip_tta, classifier.zoom_tta = flip_tta, zoom_tta
+        check_model_fits(classifier, config, run_dir)
         return classifier
 
     @classmethod
@@ -144,13 +144,31 @@ def center_zoom(batch: np.ndarray, factor: float) -> np.ndarray:
                                 interpolation=cv2.INTER_LINEAR)[..., None] for image in batch])
 
 
+def check_model_fits(classifier: "Classifier", config: dict, run_dir: Path) -> None:
+    """ModelLoadError unless the model takes (B, S, S, 1) gray faces and gives one probability per label."""
+    shape, labels = classifier.input_shape, config.get("labels", list(EMOTIONS))
+    if len(shape) != 4 or shape[3] != 1 or shape[1] != shape[2] or not shape[1]:
+        raise ModelLoadError(f"The model in {run_dir} takes inputs of shape {shape}; "
+                             "a square gray face (batch, size, size, 1) is expected.")
+    if config.get("image_size") not in (None, shape[1]):
+        raise ModelLoadError(f"The model in {run_dir} takes {shape[1]}x{shape[1]} faces but its config.json "
+                             f"says image_size {config['image_size']}.")
+    if classifier.num_outputs != len(labels) or tuple(labels) != tuple(EMOTIONS):
+        raise ModelLoadError(f"The model in {run_dir} gives {classifier.num_outputs} outputs for "
+                             f"{len(labels)} labels; this dashboard serves the 7 classes {', '.join(EMOTIONS)}.")
+
+
 def serving_options(config: dict) -> tuple[bool, float]:
-    """(flip_tta, zoom_tta) from a model config's "serving" section; ModelLoadError on a zoom outside (0, 1)."""
+    """(flip_tta, zoom_tta) from a model config's "serving" section; ModelLoadError when malformed."""
     serving = config.get("serving") or {}
-    zoom = float(serving.get("zoom_tta") or 0.0)
-    if zoom and not 0.0 < zoom < 1.0:
-        raise ModelLoadError(f"serving.zoom_tta must lie between 0 and 1 (the part of the face kept), got {zoom}.")
-    return bool(serving.get("flip_tta", False)), zoom
+    if not isinstance(serving, dict):
+        raise ModelLoadError(f'config.json "serving" must be a table like {{"flip_tta": true}}, got {serving!r:.40}.')
+    flip, zoom = serving.get("flip_tta", False), serving.get("zoom_tta") or 0.0
+    if not isinstance(flip, bool):
+        raise ModelLoadError(f"serving.flip_tta must be true or false, got {flip!r:.40}.")
+    if isinstance(zoom, bool) or not isinstance(zoom, (int, float)) or (zoom and not 0.0 < zoom < 1.0):
+        raise ModelLoadError(f"serving.zoom_tta must lie between 0 and 1 (the part of the face kept), got {zoom!r:.40}.")
+    return flip, float(zoom)
 
 
 def _make_interpreter(path: Path, num_threads: int):
@@ -169,7 +187,14 @@ def _make_interpreter(path: Path, num_threads: int):
 
 
 def read_model_config(run_dir: Path) -> dict:
-    try:
-        return json.loads((Path(run_dir) / "config.json").read_text())
-    except (OSError, ValueError):
+    """A model directory's config.json ({} when absent); ModelLoadError when it is not a JSON table."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
         return {}
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path} is unreadable: {exc}") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{path} is not a JSON table (found {type(config).__name__}).")
+    return config

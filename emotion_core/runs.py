@@ -27,26 +27,28 @@ import errno
 import fcntl
 import json
 import os
+import re
+import struct
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+import numpy as np
+
+from emotion_core.paths import PROJECT_ROOT, default_runs_dir, training_lock_path  # noqa: F401 (re-exported)
+from emotion_core.run_schema import (check_config, check_confusion_matrix, check_predictions, check_progress,
+                                     check_status, check_test_metrics)
+
 STOP_FILE = "STOP"
-LOCK_NAME = ".training.lock"
 MODEL_FILES = ("model.tflite", "model.keras", "best.keras")
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class RunError(RuntimeError):
     """A run directory cannot be created, written or read; the message names the path."""
-
-
-def default_runs_dir() -> Path:
-    """`$EMOTION_RUNS_DIR`, else `<project>/runs`."""
-    env = os.environ.get("EMOTION_RUNS_DIR")
-    return Path(env) if env else PROJECT_ROOT / "runs"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -55,7 +57,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise RunError(_describe_os_error(exc, path.parent)) from exc
+        raise RunError(describe_os_error(exc, path.parent)) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -68,7 +70,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         except OSError:
             pass
-        raise RunError(_describe_os_error(exc, path)) from exc
+        raise RunError(describe_os_error(exc, path)) from exc
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -83,7 +85,13 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
-def _describe_os_error(exc: OSError, path: Path) -> str:
+def describe_os_error(exc: OSError, path: Path | str | None = None) -> str:
+    """A sentence for a visitor: what failed, on which path, and what to do."""
+    path = path or exc.filename or "a file"
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"The name is too long: {str(path)[:120]}..."
+    if exc.errno == errno.ELOOP:
+        return f"Too many levels of symbolic links (a link loop?) at {path}."
     if exc.errno == errno.ENOSPC:
         return f"Disk full: cannot write {path}. Free some space and try again."
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -91,15 +99,23 @@ def _describe_os_error(exc: OSError, path: Path) -> str:
     return f"Cannot write {path}: {exc.strerror or exc}"
 
 
+def check_run_id(run_id: str) -> str:
+    """`run_id` when it is a plain folder name (letters, digits, . _ -); RunError otherwise."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
+        raise RunError(f"Run id {run_id!r} is not allowed: use up to 100 letters, digits, '.', '_' or '-', "
+                       "starting with a letter or digit (no '..', no '/').")
+    return run_id
+
+
 def create_run_dir(runs_dir: Path, run_id: str) -> Path:
-    """Create `runs_dir/run_id`; RunError with a clear message on disk or permission trouble."""
-    path = Path(runs_dir) / run_id
+    """Create `runs_dir/run_id`; RunError with a clear message on a bad id, disk or permission trouble."""
+    path = Path(runs_dir) / check_run_id(run_id)
     try:
         path.mkdir(parents=True, exist_ok=False)
     except FileExistsError:
         raise RunError(f"Run directory {path} already exists; choose another run id.") from None
     except OSError as exc:
-        raise RunError(_describe_os_error(exc, path)) from exc
+        raise RunError(describe_os_error(exc, path)) from exc
     return path
 
 
@@ -113,8 +129,9 @@ def new_run_id(variant: str, runs_dir: Path) -> str:
     return run_id
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid or pid <= 0:
+def pid_alive(pid: object) -> bool:
+    """True while process `pid` runs (a zombie counts as gone); False for anything that is not a pid."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
@@ -137,10 +154,15 @@ def write_status(run_dir: Path, state: str, **fields: Any) -> None:
 
 
 def read_status(run_dir: Path) -> dict:
-    """status.json with `state` resolved: a running state whose process is gone is 'interrupted'."""
-    status = read_json(Path(run_dir) / "status.json", None)
-    if not isinstance(status, dict):
-        return {"state": "unknown", "message": "status.json is missing or unreadable"}
+    """status.json with `state` resolved: a running state whose process is gone is 'interrupted'.
+
+    Fields of the wrong type are dropped and named in `problems`.
+    """
+    status, problems = check_status(read_json(Path(run_dir) / "status.json", None))
+    if status is None:
+        return {"state": "unknown", "message": "status.json is missing or unreadable", "problems": problems}
+    if problems:
+        status["problems"] = problems
     if status.get("state") == "running" and not pid_alive(status.get("pid")):
         status = {**status, "state": "interrupted"}
     return status
@@ -166,7 +188,7 @@ def append_metrics_row(run_dir: Path, row: dict[str, Any]) -> None:
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
-        raise RunError(_describe_os_error(exc, path)) from exc
+        raise RunError(describe_os_error(exc, path)) from exc
 
 
 def _rewrite_metrics(path: Path, rows: list[dict], keys: list[str]) -> None:
@@ -193,10 +215,15 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
         text = path.read_text()
     except OSError:
         return []
+    lines = text.splitlines()
+    if text and not text.endswith("\n"):
+        lines = lines[:-1]  # the last row was cut off mid-write: every complete row ends with a newline
     rows = []
-    for raw in csv.DictReader(text.splitlines()):
+    for raw in csv.DictReader(lines):
+        if None in raw or None in raw.values():
+            continue  # more or fewer fields than the header
         try:
-            rows.append({k: float(v) for k, v in raw.items() if k is not None and v not in (None, "")})
+            rows.append({k: float(v) for k, v in raw.items() if v != ""})
         except ValueError:
             continue
     return rows
@@ -229,6 +256,7 @@ class RunInfo:
     config: dict = field(default_factory=dict)
     status: dict = field(default_factory=dict)
     test_metrics: dict | None = None
+    problems: list[str] = field(default_factory=list)  # what is wrong with its files, in plain words
 
     @property
     def state(self) -> str:
@@ -244,14 +272,40 @@ class RunInfo:
 
 
 def load_run(path: Path) -> RunInfo:
+    """What a run directory holds, every file checked; problems are listed, never raised."""
     path = Path(path)
-    return RunInfo(
-        run_id=path.name,
-        path=path,
-        config=read_json(path / "config.json", {}) or {},
-        status=read_status(path),
-        test_metrics=read_json(path / "test_metrics.json", None),
-    )
+    config, config_problems = check_config(read_json(path / "config.json", {}))
+    status = read_status(path)
+    metrics_file = path / "test_metrics.json"
+    metrics, metrics_problems = check_test_metrics(read_json(metrics_file, None))
+    if metrics_file.exists() and metrics is None and not metrics_problems:
+        metrics_problems = ["test_metrics.json is not valid JSON"]
+    return RunInfo(run_id=path.name, path=path, config=config, status=status, test_metrics=metrics,
+                   problems=config_problems + status.get("problems", []) + metrics_problems)
+
+
+def read_progress(run_dir: Path) -> dict | None:
+    """{'epoch', 'epochs', 'batch', 'batches'} inside the current epoch, or None."""
+    return check_progress(read_json(Path(run_dir) / "progress.json", None))
+
+
+def read_confusion_matrix(run_dir: Path) -> tuple[dict | None, list[str]]:
+    """({"labels", "matrix"}, []) or (None, problems) for a run's confusion_matrix.json."""
+    return check_confusion_matrix(read_json(Path(run_dir) / "confusion_matrix.json", None))
+
+
+def read_predictions(run_dir: Path) -> tuple[dict[str, np.ndarray] | None, list[str]]:
+    """({'paths', 'labels', 'probs'}, []) from test_predictions.npz; (None, problems) when absent or bad."""
+    path = Path(run_dir) / "test_predictions.npz"
+    if not path.is_file():
+        return None, []
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ("paths", "labels", "probs")}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        return None, [f"test_predictions.npz is unreadable ({exc})"]
+    problems = check_predictions(arrays)
+    return (None if problems else arrays), problems
 
 
 def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
@@ -263,21 +317,34 @@ def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
     return sorted(found, key=lambda r: r.run_id, reverse=True)
 
 
-class TrainingLock:
-    """One training per machine: an flock on `<runs_dir>/.training.lock`, freed when the process dies."""
+_FLOCK = "hhqqi4x"  # struct flock: l_type, l_whence, l_start, l_len, l_pid (Linux, 64-bit off_t)
 
-    def __init__(self, runs_dir: Path):
-        self.path = Path(runs_dir) / LOCK_NAME
+
+class TrainingLock:
+    """One training per machine and user: an open-file-description lock on `paths.training_lock_path()`.
+
+    The lock dies with the process that holds it. `holder()` asks the kernel
+    (F_OFD_GETLK) without taking the lock, so probing never makes a concurrent
+    `acquire` fail.
+    """
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else training_lock_path()
         self._fd: int | None = None
 
     def acquire(self, run_id: str) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunError(f"Cannot open the training lock {self.path}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0))
+        except OSError as exc:
             os.close(fd)
-            return False
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                return False
+            raise RunError(f"Cannot take the training lock {self.path}: {exc.strerror or exc}") from exc
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "run_id": run_id}).encode())
         self._fd = fd
@@ -285,21 +352,21 @@ class TrainingLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
+            os.close(self._fd)  # closing the description releases its lock
             self._fd = None
 
     def holder(self) -> dict | None:
         """{'pid', 'run_id'} of the process training now, or None."""
-        if not self.path.exists():
-            return None
-        fd = os.open(self.path, os.O_RDONLY)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return read_json(self.path, {}) or {"pid": None, "run_id": None}
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
             return None
+        try:
+            query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+            l_type = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_OFD_GETLK, query))[0]
+            if l_type == fcntl.F_UNLCK:
+                return None
+            info = read_json(self.path, None)
+            return info if isinstance(info, dict) else {"pid": None, "run_id": None}
         finally:
             os.close(fd)

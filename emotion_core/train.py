@@ -10,7 +10,6 @@ the last finished epoch intact and is reported as interrupted.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -210,9 +209,11 @@ def _recorder_class():
             else:
                 self.state["wait"] += 1
             save_keras(self.model, self.run_dir / "last.keras")
+            # The metrics row is durable before the resume state moves past this epoch: a kill in
+            # between repeats the epoch on resume (its extra row is truncated) and never loses one.
+            runs.append_metrics_row(self.run_dir, row)
             self.state["epochs_done"] = epoch + 1
             runs.atomic_write_json(self.run_dir / "state.json", self.state)
-            runs.append_metrics_row(self.run_dir, row)
             runs.write_status(self.run_dir, "running", epoch=epoch + 1, epochs=self.config.epochs,
                               message=f"epoch {epoch + 1}/{self.config.epochs} done")
             shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",))
@@ -260,7 +261,7 @@ def run_training(run_dir: Path, log: LogFn = print) -> Path:
     if not isinstance(raw, dict):
         raise runs.RunError(f"{run_dir / 'config.json'} is missing or unreadable: not a run directory.")
     config = TrainConfig.from_dict(raw)
-    lock = runs.TrainingLock(run_dir.parent)
+    lock = runs.TrainingLock()
     if not lock.acquire(run_dir.name):
         holder = lock.holder() or {}
         message = (f"Another training is running on this machine (run {holder.get('run_id')}, "
@@ -376,17 +377,3 @@ def save_predictions(path: Path, paths: list[str], labels: np.ndarray, probs: np
     np.savez_compressed(buffer, paths=np.array(paths, dtype=str), labels=labels.astype(np.int64),
                         probs=probs.astype(np.float16))
     runs.atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_predictions(path: Path) -> dict[str, np.ndarray] | None:
-    """{'paths', 'labels', 'probs'} or None when missing or unreadable."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in ("paths", "labels", "probs")}
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def load_config(run_dir: Path) -> TrainConfig:
-    raw = json.loads((Path(run_dir) / "config.json").read_text())
-    return TrainConfig.from_dict(raw)

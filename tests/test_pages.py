@@ -127,7 +127,7 @@ def test_training_page_lists_runs_and_refuses_second_start(app_env, monkeypatch)
     runs_dir = runs.default_runs_dir()
     runs_dir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(app_env["run"], runs_dir / "tiny-copy")
-    lock = runs.TrainingLock(runs_dir)
+    lock = runs.TrainingLock()
     assert lock.acquire("someone-else")
     try:
         at = page("app_pages/3_Training.py").run()

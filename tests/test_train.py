@@ -118,17 +118,17 @@ def test_stop_request_then_resume(tiny_data, cache_dir, tmp_path):
 
 
 def test_second_training_is_refused_while_one_holds_the_lock(tiny_data, tmp_path):
-    runs_dir = tmp_path / "runs"
-    run_dir = start_run(TrainConfig(data_root=str(tiny_data), epochs=1), runs_dir, "second")
-    lock = runs.TrainingLock(runs_dir)
+    """One lock per machine: a training writing to another runs directory is refused too."""
+    run_dir = start_run(TrainConfig(data_root=str(tiny_data), epochs=1), tmp_path / "other_runs", "second")
+    lock = runs.TrainingLock()
     assert lock.acquire("first")
     try:
-        assert runs.TrainingLock(runs_dir).holder()["run_id"] == "first"
+        assert runs.TrainingLock().holder()["run_id"] == "first"
         with pytest.raises(runs.RunError, match="Another training is running"):
             run_training(run_dir)
     finally:
         lock.release()
-    assert runs.TrainingLock(runs_dir).holder() is None
+    assert runs.TrainingLock().holder() is None
 
 
 def test_unwritable_runs_dir_gives_clear_error(tiny_data, tmp_path, monkeypatch):
@@ -180,7 +180,7 @@ def test_signal_mid_training_leaves_consistent_run(tiny_data, cache_dir, tmp_pat
     from emotion_core.export import load_keras_model
 
     assert load_keras_model(run_dir / "last.keras").count_params() > 0
-    assert runs.TrainingLock(runs_dir).holder() is None  # the lock died with the process
+    assert runs.TrainingLock().holder() is None  # the lock died with the process
 
 
 def test_flip_tta_averages_the_mirror_image(trained_run, tmp_path):
