@@ -114,7 +114,11 @@ def resolve_data_root(user_path: str) -> Path:
     """The resolved path if it lies inside a configured data root; ValueError otherwise."""
     if not user_path or not user_path.strip():
         raise ValueError("Enter a data root folder.")
-    path = _absolute(user_path.strip())
+    try:
+        path = _absolute(user_path.strip())
+    except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop (RuntimeError on Python 3.11)
+        raise ValueError(f"{user_path.strip()[:200]} cannot be used as a folder: "
+                         f"{getattr(exc, 'strerror', None) or exc}.") from None
     for root in data_roots():
         if path == root or root in path.parents:
             return path

@@ -122,6 +122,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     results_all = {}
     status = 0
+    names = annotated_names(args.images)
     for image_path in args.images:
         try:
             frame = read_image(image_path)
@@ -132,7 +133,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         results = pipeline.process(frame)
         results_all[image_path] = [r.to_dict() for r in results]
         out_dir.mkdir(parents=True, exist_ok=True)
-        annotated_path = out_dir / f"{Path(image_path).stem}_annotated.png"
+        annotated_path = out_dir / names[image_path]
         import cv2
         cv2.imwrite(str(annotated_path), pipeline.annotate(frame, results))
         if not args.json:
@@ -143,6 +144,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results_all, indent=2))
     return status
+
+
+def annotated_names(paths: list[str]) -> dict[str, str]:
+    """Output file name per input: `x_annotated.png`; `x_jpg_annotated.png` when two inputs share the stem x."""
+    stems = [Path(p).stem for p in paths]
+    return {p: (f"{Path(p).stem}_{Path(p).suffix.lstrip('.')}" if stems.count(Path(p).stem) > 1 else Path(p).stem)
+            + "_annotated.png" for p in paths}
 
 
 def build_parser() -> argparse.ArgumentParser:

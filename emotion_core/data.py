@@ -104,8 +104,16 @@ class SplitData:
 
 
 def scan_split(root: str | os.PathLike, split: str) -> SplitScan:
-    """List the image files of `<root>/<split>/<emotion>/`; raise DataError on a bad layout."""
-    root = Path(root)
+    """List the image files of `<root>/<split>/<emotion>/`; DataError on a bad layout or an unreadable folder."""
+    try:
+        return _scan_split(Path(root), split)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+        where = getattr(exc, "filename", None) or root
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise DataError(f"Cannot read {where}: {reason}.") from None
+
+
+def _scan_split(root: Path, split: str) -> SplitScan:
     if not root.is_dir():
         raise DataError(f"Data root {root} does not exist or is not a folder.")
     split_dir = root / split
@@ -207,9 +215,13 @@ def cache_key(scan: SplitScan, size: int) -> str:
     """Hash of the file list, sizes, mtimes and image size: any change rebuilds the cache."""
     h = hashlib.sha256(f"v{CACHE_VERSION}:{scan.split}:{size}\n".encode())
     for f in scan.files:
-        st = f.path.stat()
+        try:
+            st = f.path.stat()
+            size, mtime = st.st_size, st.st_mtime_ns
+        except OSError:  # vanished since the scan: it will be listed as unreadable
+            size, mtime = -1, -1
         rel = f.path.relative_to(scan.root).as_posix()
-        h.update(f"{rel}\t{f.label}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        h.update(f"{rel}\t{f.label}\t{size}\t{mtime}\n".encode())
     return h.hexdigest()[:24]
 
 
