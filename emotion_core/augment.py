@@ -1,13 +1,15 @@
-"""Augmentation from Keras preprocessing layers: flips, rotation, zoom, translation.
+"""Augmentation: flips, rotation, zoom and translation, for training (Keras) and previews (OpenCV).
 
-Used inside the tf.data training pipeline (`build_augmenter`) and on a handful
-of images for previews (`augment_images`). Seedable for reproducible previews.
+Training uses Keras preprocessing layers inside the tf.data pipeline
+(`build_augmenter`); previews use `augment_images`, the same transforms written
+with OpenCV, so the dashboard server never imports TensorFlow. Seedable.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import cv2
 import numpy as np
 
 
@@ -70,15 +72,44 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None):
 
 
 def augment_images(images: np.ndarray, config: AugmentConfig, seed: int | None = 0, copies: int = 1) -> np.ndarray:
-    """Augment a few uint8 images (N, H, W) or (N, H, W, C) for previews; returns uint8 (copies*N, ...)."""
-    import keras
+    """Augment a few uint8 images (N, H, W) or (N, H, W, C) for previews; returns uint8 (copies*N, ...).
 
+    The same transforms as `build_augmenter` (flip, rotation, zoom, translation, in that order,
+    reflected borders, bilinear), written with OpenCV so a preview never imports TensorFlow.
+    """
     squeeze = images.ndim == 3
-    batch = images[..., None] if squeeze else images  # (N, H, W) -> (N, H, W, 1)
-    batch = np.tile(batch.astype("float32"), (copies, 1, 1, 1))
-    augmenter = build_augmenter(config, seed=seed)
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-    out = np.asarray(augmenter(batch, training=True)) if augmenter.layers else batch
+    batch = images[..., None] if squeeze else images  # (N, H, W) -> (N, H, W, C)
+    batch = np.tile(batch.astype(np.float32), (copies, 1, 1, 1))
+    rng = np.random.default_rng(seed)
+    out = np.stack([_augment_one(image, config, rng) for image in batch]) if config.enabled else batch
     out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return out[..., 0] if squeeze else out
+
+
+def _augment_one(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """One (H, W, C) float image through the random steps of `build_augmenter`."""
+    h, w = image.shape[:2]
+    if config.horizontal_flip and rng.random() < 0.5:
+        image = image[:, ::-1]
+    if config.vertical_flip and rng.random() < 0.5:
+        image = image[::-1, :]
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    if config.rotation:
+        theta = np.deg2rad(rng.uniform(-config.rotation, config.rotation) * 360)
+        rotate = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        image = _warp(image, np.column_stack([rotate, [cx, cy] - rotate @ [cx, cy]]))
+    if config.zoom:
+        z = 1 + rng.uniform(-config.zoom, config.zoom)  # > 1 zooms out, as keras.layers.RandomZoom
+        image = _warp(image, np.array([[z, 0, cx * (1 - z)], [0, z, cy * (1 - z)]]))
+    if config.translation:
+        dy, dx = rng.uniform(-config.translation, config.translation, size=2) * (h, w)
+        image = _warp(image, np.array([[1.0, 0, -dx], [0, 1.0, -dy]]))
+    return image
+
+
+def _warp(image: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """Resample (H, W, C) at inverse(x, y) for each output pixel; borders reflected like Keras' "reflect"."""
+    h, w, c = image.shape
+    out = cv2.warpAffine(np.ascontiguousarray(image), inverse, (w, h),
+                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+    return out.reshape(h, w, c)  # warpAffine drops a single channel axis

@@ -70,3 +70,37 @@ def test_usable_inside_tf_data(faces):
     ds = ds.map(lambda x: aug(x, training=True))
     batches = [b.numpy() for b in ds]
     assert [b.shape for b in batches] == [(2, 48, 48, 1), (2, 48, 48, 1)]
+
+
+class _FixedDraws:
+    """Stands in for numpy's Generator: no flips, every uniform draw at a chosen value."""
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def random(self):
+        return 0.99  # never below 0.5: no flip
+
+    def uniform(self, low, high, size=None):
+        return self.value if size is None else np.full(size, self.value)
+
+
+@pytest.mark.parametrize("step, value", [("rotation", 0.05), ("rotation", -0.08), ("zoom", 0.1), ("zoom", -0.15),
+                                         ("translation", 0.1), ("translation", -0.07)])
+def test_preview_transforms_match_the_training_layers(faces, step, value):
+    """The OpenCV preview and the Keras layers used in training give the same picture for the same draw."""
+    from keras import layers
+
+    from emotion_core.augment import _augment_one
+
+    image = faces[0].astype(np.float32)
+    image[5:15, 5:10] = 255  # an asymmetric mark: a mirrored or wrongly signed transform shows
+    config = AugmentConfig(horizontal_flip=False, **{k: (0.5 if k == step else 0.0)
+                                                    for k in ("rotation", "zoom", "translation")})
+    ours = _augment_one(image[..., None], config, _FixedDraws(value))[..., 0]
+    layer = {"rotation": lambda: layers.RandomRotation((value, value), fill_mode="reflect"),
+             "zoom": lambda: layers.RandomZoom((value, value), fill_mode="reflect"),
+             "translation": lambda: layers.RandomTranslation((value, value), (value, value), fill_mode="reflect")}[step]()
+    keras_out = np.asarray(layer(image[None, ..., None], training=True))[0, ..., 0]
+    assert np.abs(ours - image).mean() > 5  # the transform changes the picture
+    assert np.abs(ours - keras_out).mean() < 1.0  # ...and the same way as training does

@@ -90,3 +90,13 @@ def test_video_constraints_from_environment(monkeypatch, fps, width, expected_fp
     assert video["frameRate"]["max"] == expected_fps
     assert video["width"]["max"] == expected_width
     assert video["height"]["ideal"] == expected_width * 3 // 4
+
+
+def test_shipped_config_turns_the_file_watcher_off():
+    """The watcher would follow .venv and overflow inotify; the browser tests pass the same value."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["runner"]["postScriptGC"] is False
