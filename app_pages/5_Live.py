@@ -7,6 +7,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import settings
 from dashboard.charts import probability_bars, probability_timeline
+from dashboard.connection import ConnectionWatch, server_ice_state
 from dashboard.live import LiveProcessor
 from dashboard.widgets import served_pipeline
 
@@ -21,11 +22,16 @@ key = f"live_processor::{run.path}"
 if key not in st.session_state:
     st.session_state[key] = LiveProcessor(pipeline)
 processor: LiveProcessor = st.session_state[key]
+rtc_configuration = settings.rtc_configuration()  # fresh short-lived TURN credentials when configured
+if "live_watch" not in st.session_state:
+    st.session_state["live_watch"] = ConnectionWatch(
+        session=hex(id(processor))[-6:], relay_only=rtc_configuration["iceTransportPolicy"] == "relay")
+watch: ConnectionWatch = st.session_state["live_watch"]
 
 ctx = webrtc_streamer(
     key="live",
     mode=WebRtcMode.SENDRECV,
-    rtc_configuration=settings.rtc_configuration(),
+    rtc_configuration=rtc_configuration,
     media_stream_constraints=settings.video_constraints(),  # capped fps and size: server CPU per session
     video_frame_callback=processor.callback,
     on_video_ended=processor.close,  # the session leaves the server's active set
@@ -40,9 +46,10 @@ if not settings.ice_servers():
 @st.fragment(run_every=1.0)
 def live_stats() -> None:
     snap = processor.snapshot()
-    age = snap["last_frame_age"]
-    if age is None or age > 3:
-        st.caption("Waiting for video...")
+    started = bool(ctx.state.playing or ctx.state.signalling)
+    status = watch.observe(started, server_ice_state(ctx), snap["last_frame_age"])
+    if status.phase != "streaming":
+        getattr(st, status.level)(status.message)
         return
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("FPS", f"{snap['fps']:.1f}")

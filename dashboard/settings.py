@@ -177,7 +177,7 @@ def ice_transport_policy() -> str:
 
 
 def turn_credentials(now: float | None = None) -> dict | None:
-    """A TURN server entry with credentials valid for [webrtc] turn_ttl_s, or None when not configured.
+    """A TURN server entry with credentials valid for up to [webrtc] turn_ttl_s, or None when not configured.
 
     coturn's `use-auth-secret` scheme (the TURN REST API): username "<expiry>:emotion",
     credential base64(HMAC-SHA1(secret, username)). Each browser session gets its own,
@@ -195,7 +195,11 @@ def turn_credentials(now: float | None = None) -> dict | None:
     if not urls or not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith("turn") for u in urls):
         raise SettingsError("[webrtc] turn_urls must list turn: URLs (e.g. [\"turn:turn.example.org:3478\"]) "
                             "when turn_secret is set.")
-    username = f"{int((now if now is not None else time.time()) + ttl)}:emotion"
+    # The expiry moves in steps of ttl/2, so reruns within a step give the same credential (the page's
+    # WebRTC arguments stay unchanged) and every credential handed out is valid for ttl/2 to ttl seconds.
+    step = max(1, int(ttl) // 2)
+    now = time.time() if now is None else now
+    username = f"{(int(now) // step + 2) * step}:emotion"
     digest = hmac.new(shared.encode(), username.encode(), hashlib.sha1).digest()
     return {"urls": list(urls), "username": username, "credential": base64.b64encode(digest).decode()}
 

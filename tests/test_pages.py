@@ -198,6 +198,7 @@ def test_live_page_renders(app_env, no_webrtc_session):
     at = page("app_pages/5_Live.py").run()
     assert not at.exception, at.exception
     assert "Live" in texts(at)
+    assert "Press Start" in texts(at) and "Waiting for video" not in texts(at)  # nothing to wait for yet
 
 
 def test_live_page_without_model(monkeypatch, tmp_path, no_webrtc_session):

@@ -59,8 +59,10 @@ def test_short_lived_turn_credentials_follow_coturn_use_auth_secret(monkeypatch)
     monkeypatch.setenv("EMOTION_TURN_TTL_S", "600")
     entry = settings.turn_credentials(now=1_000_000)
     assert entry["urls"] == ["turn:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=tcp"]
-    assert entry["username"] == "1000600:emotion"  # expiry = now + ttl
-    expected = base64.b64encode(hmac.new(b"north-wind", b"1000600:emotion", hashlib.sha1).digest()).decode()
+    assert entry["username"] == "1000500:emotion"  # expiry in steps of ttl/2: valid 300 to 600 s from now
+    assert settings.turn_credentials(now=1_000_199) == entry  # the same within a step: stable page arguments
+    assert settings.turn_credentials(now=1_000_200)["username"] == "1000800:emotion"
+    expected = base64.b64encode(hmac.new(b"north-wind", b"1000500:emotion", hashlib.sha1).digest()).decode()
     assert entry["credential"] == expected
     assert "north-wind" not in json.dumps(settings.rtc_configuration())  # the secret never reaches a browser
     assert settings.rtc_configuration()["iceServers"][-1]["username"].endswith(":emotion")
