@@ -102,11 +102,13 @@ def main() -> None:
         logging.getLogger("emotion_dashboard").error("settings: %s", exc)
         st.error(f"The dashboard is not configured correctly, so it does not start: {exc}")
         st.stop()
-    auth.require_login()
-    auth.admin_login_widget()
     pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
     pages += [st.Page(p, title=PAGE_TEXT[p][0], icon=PAGE_TEXT[p][1]) for p in visible_pages()]
-    st.navigation(pages).run()
+    # Resolve the URL's page first (so the login leads to it), show the menu only once logged in.
+    requested = st.navigation(pages, position="sidebar" if auth.logged_in() else "hidden")
+    auth.require_login()
+    auth.admin_login_widget()
+    requested.run()
 
 
 main()

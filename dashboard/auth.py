@@ -63,11 +63,16 @@ def check_password(kind: str, given: str, expected: str) -> tuple[bool, str | No
     return False, "Wrong password." + (f" Try again in {wait:.0f} s." if wait > 0 else "")
 
 
+def logged_in() -> bool:
+    """True when no team password is set, or this browser session entered it."""
+    return secret("auth", "password", None) is None or bool(st.session_state.get("authenticated"))
+
+
 def require_login() -> None:
     """Ask for the team password once per browser session; st.stop() until it is right."""
-    expected = secret("auth", "password", None)
-    if expected is None or st.session_state.get("authenticated"):
+    if logged_in():
         return
+    expected = secret("auth", "password", None)
     st.title("Emotion dashboard")
     with st.form("login"):
         given = st.text_input("Team password", type="password")

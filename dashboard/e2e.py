@@ -83,13 +83,14 @@ def face_frame(width: int = 640, height: int = 480, faces: int = 1) -> np.ndarra
 
 @contextlib.contextmanager
 def streamlit_server(env: dict[str, str] | None = None, port: int | None = None,
-                     log_path: Path | None = None, timeout: float = 90) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`streamlit run Home.py` on a free loopback port; yields (base URL, process)."""
+                     log_path: Path | None = None, timeout: float = 90,
+                     args: list[str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run Home.py [args]` on a free loopback port; yields (base URL, process)."""
     port = port or free_port()
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     cmd = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "Home.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
+           "--server.fileWatcherType", "none", *(args or [])]
     proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
