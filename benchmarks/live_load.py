@@ -121,6 +121,24 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
     }
 
 
+PAGES = ["", "Dataset", "Augmentation", "Training", "Evaluation", "Photo", "Live"]
+
+
+def visit_every_page(playwright, url: str) -> None:
+    """Open each page once, as a visitor would before a meeting (the Augmentation page once imported TensorFlow)."""
+    from dashboard.e2e import launch_browser, wait_for_app
+
+    browser = launch_browser(playwright)
+    try:
+        page = browser.new_page()
+        for name in PAGES:
+            page.goto(f"{url}/{name}")
+            wait_for_app(page)
+            page.wait_for_timeout(1500)
+    finally:
+        browser.close()
+
+
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
@@ -147,10 +165,14 @@ def main() -> int:
         with streamlit_server(env, log_path=tmp_path / "server.log") as (url, proc):
             idle = rss_mb(proc.pid)
             with sync_playwright() as p:
+                visit_every_page(p, url)
+                visited = rss_mb(proc.pid)
+                imports_tf = "libtensorflow" in Path(f"/proc/{proc.pid}/maps").read_text()
                 for n in [int(s) for s in args.sessions.split(",")]:
                     rows.append(run_round(p, url, y4m, n, args.seconds, proc.pid, stats))
                     print(f"  {n} session(s) done", file=sys.stderr)
-    print(f"server idle before any session: {idle:.0f} MB; model: {model}\n")
+    print(f"server idle before any session: {idle:.0f} MB; after visiting every page: {visited:.0f} MB "
+          f"(TensorFlow loaded: {'yes' if imports_tf else 'no'}); model: {model}\n")
     _common.print_table(rows)
     return 0
 
