@@ -49,8 +49,19 @@ with st.form("train_form"):
     translation = a5.number_input("Translation", 0.0, 0.5, 0.1, 0.01)
     start = st.form_submit_button("Start training", type="primary", disabled=holder is not None)
 
-if holder is not None:
-    st.info(f"A training is running (run {holder.get('run_id')}): only one at a time on this machine.")
+
+
+@st.fragment(run_every=2.0)
+def training_notice() -> None:
+    """Who trains now; when a training starts or ends, the whole page reruns (the form's button changes)."""
+    now = running_training()
+    if (now is None) != (holder is None):
+        st.rerun(scope="app")
+    if now is not None:
+        st.info(f"A training is running (run {now.get('run_id')}): only one at a time on this machine.")
+
+
+training_notice()
 
 if start:
     if root is None:
@@ -89,8 +100,6 @@ def live_view() -> None:
     state = status.get("state", "unknown")
     rows = runs.read_metrics(watched_dir)
     progress = runs.read_progress(watched_dir)
-    if (running_training() is None) != (holder is None):
-        st.rerun(scope="app")  # a training started or ended: the form and the notice above change
     st.markdown(f"**State:** {state} — {status.get('message', '')}")
     for problem in status.get("problems", []):
         st.warning(problem)

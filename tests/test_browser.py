@@ -91,3 +91,27 @@ def test_every_page_renders_without_exception(server):
                     page.screenshot(path=str(SCREENSHOTS / f"{(name or 'home').lower()}.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_training_notice_goes_away_when_the_training_ends_without_a_reload(server):
+    from playwright.sync_api import sync_playwright
+
+    from emotion_core.runs import TrainingLock
+
+    lock = TrainingLock(server["tmp"] / "cache" / "training.lock")  # the server's machine-wide lock
+    assert lock.acquire("someone-elses-run")
+    with sync_playwright() as p:
+        browser = launch_browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{server['url']}/Training")
+            wait_for_app(page)
+            notice = page.get_by_text("A training is running (run someone-elses-run)")
+            notice.wait_for(timeout=60_000)
+            assert page.get_by_role("button", name="Start training").is_disabled()
+            lock.release()
+            notice.wait_for(state="detached", timeout=20_000)  # the live view noticed and refreshed the page
+            assert page.get_by_role("button", name="Start training").is_enabled()
+        finally:
+            lock.release()
+            browser.close()

@@ -74,3 +74,47 @@ def test_run_directory_turns_zoom_tta_on(trained_run, tmp_path):
     zoomed = center_zoom(x, 0.9)
     expected = np.mean([plain.predict(v) for v in (x, zoomed, x[:, :, ::-1], zoomed[:, :, ::-1])], axis=0)
     assert np.allclose(tta.predict(x), expected, atol=1e-5)
+
+
+def _tiny_model(shape: tuple[int, int, int], classes: int):
+    import keras
+
+    inputs = keras.Input(shape)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(x))
+
+
+@pytest.mark.parametrize("shape, classes, fragment", [
+    ((48, 48, 3), 7, "square gray face"),
+    ((48, 48, 1), 5, "5 outputs for 7 labels"),
+    ((48, 48, 1), 10, "10 outputs for 7 labels"),
+    ((48, 32, 1), 7, "square gray face"),
+    ((64, 64, 1), 7, "image_size 48"),
+])
+@pytest.mark.parametrize("fmt", ["tflite", "keras"])
+def test_models_that_do_not_fit_the_labels_are_refused_on_load(tmp_path, shape, classes, fragment, fmt):
+    import json
+
+    from emotion_core.export import ModelLoadError, export_tflite
+    from emotion_core.labels import EMOTIONS
+
+    model = _tiny_model(shape, classes)
+    if fmt == "tflite":
+        export_tflite(model, tmp_path / "model.tflite")
+    else:
+        model.save(tmp_path / "model.keras")
+    (tmp_path / "config.json").write_text(json.dumps({"labels": list(EMOTIONS), "image_size": 48}))
+    with pytest.raises(ModelLoadError, match=fragment):
+        Classifier.from_run(tmp_path, prefer=fmt)
+
+
+def test_a_fitting_model_loads(tmp_path):
+    import json
+
+    from emotion_core.export import export_tflite
+    from emotion_core.labels import EMOTIONS
+
+    export_tflite(_tiny_model((48, 48, 1), 7), tmp_path / "model.tflite")
+    (tmp_path / "config.json").write_text(json.dumps({"labels": list(EMOTIONS), "image_size": 48}))
+    classifier = Classifier.from_run(tmp_path)
+    assert classifier.predict(np.zeros((2, 48, 48, 1), np.float32)).shape == (2, 7)

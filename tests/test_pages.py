@@ -247,3 +247,26 @@ def test_photo_page_refuses_a_decompression_bomb(app_env):
     at.get("file_uploader")[0].upload("bomb.png", png_bomb(30_000, 30_000), "image/png").run()
     assert not at.exception
     assert any("bomb.png is too large" in e.value for e in at.error)
+
+
+def test_evaluation_shows_images_only_from_inside_the_data_roots(app_env, tmp_path, monkeypatch):
+    """A run's recorded data_root is not trusted: outside the configured roots its images are not read."""
+    import json
+
+    outside = tmp_path / "outside"
+    shutil.copytree(app_env["data"], outside)
+    model = tmp_path / "model"
+    shutil.copytree(app_env["run"], model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "data_root": str(outside)}))
+    monkeypatch.setenv("EMOTION_MODEL_DIR", str(model))
+    monkeypatch.setenv("EMOTION_DATA_ROOTS", str(app_env["data"]))  # tmp_path's parent would hold `outside`
+    at = page("app_pages/4_Evaluation.py").run()
+    assert not at.exception
+    assert any("outside the configured data roots" in c.value for c in at.caption)
+    assert not at.get("image")
+
+    monkeypatch.setenv("EMOTION_MODEL_DIR", str(app_env["run"]))  # the trained run's data lies inside
+    at = page("app_pages/4_Evaluation.py").run()
+    assert not any("outside the configured data roots" in c.value for c in at.caption)
+    assert len(at.get("image")) == 1  # the misclassified gallery

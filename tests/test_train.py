@@ -213,3 +213,66 @@ def test_init_from_fine_tunes_a_trained_model(trained_run, tiny_data, cache_dir,
                              init_from=str(trained_run / "model.keras"))
     with pytest.raises(ValueError, match="expects input"):
         run_training(start_run(wrong_size, tmp_path / "runs", "bad"), log=lambda m: None)
+
+
+def test_a_kill_before_the_metrics_row_is_written_loses_no_epoch(tiny_data, cache_dir, tmp_path, monkeypatch):
+    """Fault injection: the process dies while epoch 2's row is being appended. Resume repeats epoch 2."""
+    config = TrainConfig(data_root=str(tiny_data), epochs=3, batch_size=28, cache_dir=str(cache_dir), patience=0)
+    run_dir = start_run(config, tmp_path / "runs", "killed")
+    real_append = runs.append_metrics_row
+
+    def dies_at_epoch_2(directory, row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt("killed while writing metrics.csv")
+        real_append(directory, row)
+
+    monkeypatch.setattr(runs, "append_metrics_row", dies_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(run_dir, log=lambda m: None)
+    assert json.loads((run_dir / "state.json").read_text())["epochs_done"] == 1  # the state did not move on
+    monkeypatch.setattr(runs, "append_metrics_row", real_append)
+    resume(run_dir, log=lambda m: None)
+    assert [r["epoch"] for r in runs.read_metrics(run_dir)] == [1, 2, 3]
+
+
+def test_probing_the_lock_never_makes_an_acquire_fail():
+    """The Training page probes the lock every 2 s in every session; a training starting meanwhile must win."""
+    import threading
+
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            runs.TrainingLock().holder()
+
+    probers = [threading.Thread(target=probe) for _ in range(3)]
+    for t in probers:
+        t.start()
+    failures = 0
+    try:
+        for i in range(2000):
+            lock = runs.TrainingLock()
+            if lock.acquire(f"run-{i}"):
+                lock.release()
+            else:
+                failures += 1
+    finally:
+        stop.set()
+        for t in probers:
+            t.join()
+    assert failures == 0
+
+
+def test_lock_holder_is_reported_from_another_process(tmp_path):
+    code = ("import time, sys; from emotion_core import runs; lock = runs.TrainingLock(); "
+            "assert lock.acquire('other'); print('held', flush=True); time.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        assert runs.TrainingLock().holder() == {"pid": proc.pid, "run_id": "other"}
+        assert not runs.TrainingLock().acquire("mine")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert runs.TrainingLock().holder() is None  # the lock died with the process
