@@ -1,0 +1,139 @@
+"""Training control seen through the weights and the files: resume, fine-tuning, early stopping, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotion_core import runs
+from emotion_core.data import cache_key, scan_split
+from emotion_core.train import TrainConfig, resume, run_training, start_run
+
+
+@pytest.fixture
+def weights_at_fit(monkeypatch) -> list:
+    """The model's weights at the moment each `fit` starts."""
+    import keras
+
+    seen: list[list[np.ndarray]] = []
+    real_fit = keras.Model.fit
+
+    def fit(self, *args, **kwargs):
+        seen.append([w.copy() for w in self.get_weights()])
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    return seen
+
+
+def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_resume_continues_from_last_keras(tiny_data, cache_dir, tmp_path, weights_at_fit):
+    from emotion_core.export import load_keras_model
+
+    config = TrainConfig(data_root=str(tiny_data), epochs=2, batch_size=28, cache_dir=str(cache_dir), patience=0)
+    run_dir = start_run(config, tmp_path / "runs", "resumed")
+    run_training(run_dir, log=lambda m: runs.request_stop(run_dir) if m.startswith("epoch 1/2") else None)
+    assert runs.read_status(run_dir)["state"] == "stopped"
+    last = load_keras_model(run_dir / "last.keras").get_weights()
+    assert not _same(weights_at_fit[0], last)  # epoch 1 changed the weights
+    resume(run_dir, log=lambda m: None)
+    assert _same(weights_at_fit[1], last)  # the second sitting started where the first ended
+
+
+def test_init_from_starts_from_the_source_model(trained_run, tiny_data, cache_dir, tmp_path, weights_at_fit):
+    from emotion_core.export import load_keras_model
+
+    source = trained_run / "model.keras"
+    config = TrainConfig(data_root=str(tiny_data), epochs=1, batch_size=28, cache_dir=str(cache_dir),
+                         init_from=str(source))
+    run_training(start_run(config, tmp_path / "runs", "tuned"), log=lambda m: None)
+    assert _same(weights_at_fit[0], load_keras_model(source).get_weights())
+
+
+def test_early_stopping_fires_after_patience_epochs_without_improvement(tiny_data, cache_dir, tmp_path):
+    """A vanishing learning rate: validation accuracy stops improving, so training must stop early."""
+    config = TrainConfig(data_root=str(tiny_data), epochs=8, batch_size=28, cache_dir=str(cache_dir), patience=2,
+                         learning_rate=1e-9, schedule="constant")
+    run_dir = start_run(config, tmp_path / "runs", "patient")
+    run_training(run_dir, log=lambda m: None)
+    accuracies = [r["val_accuracy"] for r in runs.read_metrics(run_dir)]
+    best, wait, expected_epochs = -1.0, 0, len(accuracies)
+    for epoch, acc in enumerate(accuracies, 1):  # the rule, replayed on what was recorded
+        best, wait = (acc, 0) if acc > best else (best, wait + 1)
+        if wait >= 2:
+            expected_epochs = epoch
+            break
+    assert len(accuracies) == expected_epochs < 8
+    assert json.loads((run_dir / "state.json").read_text())["wait"] == 2
+    assert runs.read_status(run_dir)["state"] == "completed"
+
+
+def test_write_status_keeps_earlier_fields(tmp_path):
+    runs.write_status(tmp_path, "running", pid=os.getpid(), epoch=1, epochs=5)
+    runs.write_status(tmp_path, "running", message="epoch 2/5 done", epoch=2)
+    status = runs.read_status(tmp_path)
+    assert status["pid"] == os.getpid() and status["epochs"] == 5 and status["epoch"] == 2
+    assert status["state"] == "running"  # our own pid is alive: not "interrupted"
+
+
+def test_readers_never_see_half_a_file(tmp_path):
+    target = tmp_path / "status.json"
+    payloads = [{"state": "running", "epoch": i, "message": "x" * 200_000} for i in range(60)]
+    runs.atomic_write_json(target, payloads[0])
+    bad: list[str] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            try:
+                json.loads(target.read_text())
+            except ValueError as exc:
+                bad.append(str(exc))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for payload in payloads:
+            runs.atomic_write_json(target, payload)
+    finally:
+        done.set()
+        thread.join()
+    assert bad == []
+    assert json.loads(target.read_text())["epoch"] == 59
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "config.json"
+    runs.atomic_write_json(target, {"epochs": 1})
+
+    def refuse(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(runs.RunError, match="Disk full"):
+        runs.atomic_write_json(target, {"epochs": 2})
+    assert json.loads(target.read_text()) == {"epochs": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_cache_key_changes_when_a_file_changes_at_the_same_size(tiny_data, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(tiny_data, root)
+    before = cache_key(scan_split(root, "train"), 48)
+    image = next((root / "train" / "happy").iterdir())
+    data = bytearray(image.read_bytes())
+    data[-20] ^= 0xFF  # same size, other bytes
+    image.write_bytes(bytes(data))
+    stat = image.stat()
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    assert cache_key(scan_split(root, "train"), 48) != before
+    assert cache_key(scan_split(root, "train"), 64) != cache_key(scan_split(root, "train"), 48)
