@@ -128,17 +128,6 @@ def test_tracker_smooths_and_keeps_ids():
     assert len(tracker) == 0
 
 
-def test_smoothing_reduces_flicker(pipeline, astronaut_bgr):
-    rng = np.random.default_rng(0)
-    tracker = pipeline.new_tracker(alpha=0.3)
-    raw, smooth = [], []
-    for _ in range(12):
-        noisy = np.clip(astronaut_bgr + rng.normal(0, 25, astronaut_bgr.shape), 0, 255).astype(np.uint8)
-        raw.append(pipeline.process(noisy)[0].probabilities)
-        smooth.append(pipeline.process(noisy, tracker=tracker)[0].probabilities)
-    assert np.std(np.diff(smooth, axis=0)) <= np.std(np.diff(raw, axis=0))
-
-
 def test_iou():
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
