@@ -19,7 +19,8 @@ class ImageRefused(ValueError):
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the image header without decoding pixels; None when no known header."""
+    """(width, height) from the image header without decoding pixels; None when no known header
+    (Pillow also refuses zero-sized images). ImageRefused when Pillow measures a decompression bomb."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -28,7 +29,7 @@ def header_size(data: bytes) -> tuple[int, int] | None:
             with Image.open(io.BytesIO(data)) as im:
                 return im.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return (2 ** 31, 2 ** 31)  # Pillow measured it as a bomb: larger than any limit
+        raise ImageRefused("a decompression bomb") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
         return None
 
@@ -37,13 +38,13 @@ def check_image_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PI
     """(width, height) when `data` may be decoded; ImageRefused otherwise (empty, unknown, too large)."""
     if not data:
         raise ImageRefused(f"{name} is empty (0 bytes).")
-    size = header_size(data)
+    try:
+        size = header_size(data)
+    except ImageRefused as bomb:
+        raise ImageRefused(f"{name} is too large ({bomb}; limit {max_pixels:,} pixels).") from None
     if size is None:
         raise ImageRefused(f"{name} is not a readable image (PNG, JPEG, BMP or WebP expected).")
     width, height = size
-    if width <= 0 or height <= 0:
-        raise ImageRefused(f"{name} has an empty image size ({width}x{height}).")
     if width * height > max_pixels:
-        shown = f"{width}x{height} pixels" if width < 2 ** 31 else "a decompression bomb"
-        raise ImageRefused(f"{name} is too large ({shown}; limit {max_pixels:,} pixels).")
+        raise ImageRefused(f"{name} is too large ({width}x{height} pixels; limit {max_pixels:,} pixels).")
     return width, height

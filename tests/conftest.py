@@ -36,8 +36,10 @@ def trained_run(tiny_data, cache_dir, tmp_path_factory) -> Path:
     from emotion_core.cli import main
 
     runs_dir = tmp_path_factory.mktemp("runs")
-    code = main(["train", "--data", str(tiny_data), "--variant", "xxs", "--epochs", "2", "--batch-size", "16",
-                 "--runs-dir", str(runs_dir), "--run-id", "tiny", "--cache-dir", str(cache_dir)])
+    with pytest.MonkeyPatch.context() as env:  # the training lock too lives in the cache dir, not the user's
+        env.setenv("EMOTION_CACHE_DIR", str(cache_dir))
+        code = main(["train", "--data", str(tiny_data), "--variant", "xxs", "--epochs", "2", "--batch-size", "16",
+                     "--runs-dir", str(runs_dir), "--run-id", "tiny", "--cache-dir", str(cache_dir)])
     assert code == 0
     return runs_dir / "tiny"
 

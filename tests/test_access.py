@@ -207,3 +207,19 @@ def test_login_throttle_backs_off_and_forgets():
     assert throttle.wait_s(keys) == 0
     throttle.failed(keys)
     assert throttle.wait_s(keys) == 0  # its history was forgotten: a free failure again
+
+
+def test_login_throttle_right_password_clears_and_memory_is_bounded():
+    from dashboard.login_throttle import LoginThrottle
+
+    now = [0.0]
+    throttle = LoginThrottle(free_failures=1, max_keys=3, forget_after_s=100, clock=lambda: now[0])
+    for _ in range(3):
+        throttle.failed(["a"])
+    assert throttle.wait_s(["a"]) > 0
+    throttle.succeeded(["a"])
+    assert throttle.wait_s(["a"]) == 0 and throttle.failed(["a"]) == 1  # a fresh start
+    for key in ("b", "c", "d"):  # a flood of new keys: the least recently seen go first
+        now[0] += 1
+        throttle.failed([key])
+    assert sorted(throttle._records) == ["b", "c", "d"]  # "a" was the least recently seen

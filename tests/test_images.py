@@ -38,7 +38,27 @@ def imdecode_calls(monkeypatch) -> list:
 
 def test_bomb_header_is_read_without_decoding(bomb):
     assert len(bomb) < 1_000_000
-    assert header_size(bomb)[0] >= 30_000
+    with pytest.raises(ImageRefused, match="a decompression bomb"):
+        header_size(bomb)
+    with pytest.raises(ImageRefused, match=r"bomb.png is too large \(a decompression bomb; limit 40,000,000"):
+        check_image_bytes(bomb, "bomb.png")
+
+
+def test_pillows_warning_size_counts_as_a_bomb_even_under_a_higher_limit():
+    """Above ~89 Mpx Pillow warns: that is refused too, whatever max_pixels a caller passes."""
+    with pytest.raises(ImageRefused, match="decompression bomb"):
+        check_image_bytes(png_bomb(10_000, 9_500), "big.png", max_pixels=500_000_000)
+
+
+def test_the_pixel_limit_is_inclusive_and_tiny_images_pass():
+    assert check_image_bytes(png_bomb(1000, 40), "x.png", max_pixels=40_000) == (1000, 40)
+    with pytest.raises(ImageRefused, match="1000x41 pixels; limit 40,000 pixels"):
+        check_image_bytes(png_bomb(1000, 41), "x.png", max_pixels=40_000)
+    assert check_image_bytes(png_bomb(1, 1), "dot.png") == (1, 1)
+    with pytest.raises(ImageRefused, match="empty.png is empty"):
+        check_image_bytes(b"", "empty.png")
+    with pytest.raises(ImageRefused, match="zero.png is not a readable image"):
+        check_image_bytes(png_bomb(0, 5), "zero.png")
 
 
 def test_upload_bomb_refused_before_decoding(bomb, imdecode_calls):
