@@ -50,7 +50,8 @@ class _FakeCascade:
         self.min_size = None
 
     def detectMultiScale(self, image, scaleFactor, minNeighbors, minSize):  # noqa: N802, N803 (OpenCV's names)
-        self.seen_shape, self.min_size = image.shape, minSize
+        self.seen, self.seen_shape, self.min_size = image, image.shape, minSize
+        self.scale_factor, self.min_neighbors = scaleFactor, minNeighbors
         return self.boxes
 
 
@@ -102,3 +103,47 @@ def test_to_gray_honours_the_channel_order():
     assert not np.array_equal(to_gray(rgb, "rgb"), to_gray(rgb, "bgr"))  # the order matters for colours
     rgba = np.dstack([rgb, np.full((16, 16), 255, np.uint8)])
     assert np.array_equal(to_gray(rgba, "rgb"), to_gray(rgb, "rgb"))
+
+
+def test_the_cascade_sees_the_equalised_area_downscale_with_the_configured_settings(monkeypatch):
+    detector, fake = _detector_with([], monkeypatch)
+    rgb = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    assert detector.detect(rgb, "rgb") == []
+    expected = cv2.equalizeHist(cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (320, 240),
+                                           interpolation=cv2.INTER_AREA))
+    assert np.array_equal(fake.seen, expected)
+    assert (fake.scale_factor, fake.min_neighbors) == (1.2, 5)
+
+
+def test_boxes_come_largest_first_and_negative_corners_are_clipped(monkeypatch):
+    detector, _ = _detector_with([(0, 0, 10, 10), (20, 20, 30, 30), (50, 50, 20, 20), (-5, -3, 20, 20)], monkeypatch)
+    boxes = detector.detect_gray(np.zeros((480, 640), np.uint8))
+    assert boxes == [(40, 40, 60, 60), (100, 100, 40, 40), (0, 0, 40, 40), (0, 0, 20, 20)]
+
+
+def test_frames_under_8_pixels_are_not_searched(monkeypatch):
+    detector, fake = _detector_with([(0, 0, 4, 4)], monkeypatch)
+    assert detector.detect_gray(np.zeros((7, 100), np.uint8)) == []
+    assert detector.detect_gray(np.zeros((100, 7), np.uint8)) == []
+    assert fake.seen_shape is None  # the cascade was never asked
+    assert detector.detect_gray(np.zeros((8, 8), np.uint8)) == [(0, 0, 4, 4)]
+
+
+def test_to_gray_converts_every_dtype_and_layout():
+    ramp = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    assert np.array_equal(to_gray(ramp), np.clip(ramp * 255, 0, 255).astype(np.uint8))  # [0, 1] floats scaled
+    big = np.array([[0.0, 2.0, 300.0, -4.0]], np.float64)
+    assert to_gray(big).tolist() == [[0, 2, 255, 0]]  # other floats taken as 0-255 values, clipped
+    assert to_gray(np.array([[np.nan, 0.5]], np.float32)).tolist() == [[0, 127]]
+    assert to_gray(np.array([[0, 257, 65535]], np.uint16)).tolist() == [[0, 1, 255]]
+    assert to_gray(np.array([[5, 300, -3]], np.int32)).tolist() == [[5, 255, 0]]
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert np.array_equal(to_gray(gray), gray)
+    assert np.array_equal(to_gray(gray[..., None]), gray)
+    assert np.array_equal(to_gray(np.zeros((0, 0), np.float32)), np.zeros((0, 0), np.uint8))
+    bgra = np.random.default_rng(2).integers(0, 256, (4, 4, 4), dtype=np.uint8)
+    assert np.array_equal(to_gray(bgra, "bgr"), cv2.cvtColor(bgra, cv2.COLOR_BGRA2GRAY))
+    assert np.array_equal(to_gray(bgra, "rgb"), cv2.cvtColor(bgra, cv2.COLOR_RGBA2GRAY))
+    for bad in (np.zeros((4, 4, 2), np.uint8), np.zeros((4, 4, 5), np.uint8), np.zeros((2, 2, 2, 3), np.uint8)):
+        with pytest.raises(ValueError, match=r"Unsupported frame shape .* expected \(H, W\)"):
+            to_gray(bad)
