@@ -53,3 +53,96 @@ def test_annotate_draws_inside_the_box_only_in_its_colour():
     assert not frame.any()  # the input frame is not drawn on
     gray = EmotionPipeline.annotate(np.zeros((120, 160), np.uint8), [result])
     assert gray.shape == (120, 160, 3)
+
+
+def test_iou_of_unequal_overlapping_boxes():
+    assert iou((0, 0, 10, 20), (5, 10, 10, 20)) == 50 / 350
+    assert iou((5, 10, 10, 20), (0, 0, 10, 20)) == 50 / 350
+    assert iou((0, 0, 10, 10), (2, 3, 4, 5)) == 20 / 100  # one inside the other
+
+
+def test_tracker_gives_a_box_to_the_track_it_overlaps_most():
+    tracker = FaceTracker(alpha=0.5, iou_threshold=0.3)
+    _, ids = tracker.update([(0, 0, 40, 40), (30, 0, 40, 40)], np.eye(7, dtype=np.float32)[[0, 6]])
+    _, new_ids = tracker.update([(28, 0, 40, 40)], np.eye(7, dtype=np.float32)[[6]])
+    assert new_ids == [ids[1]]  # IoU 0.90 with the second track beats 0.14 with the first
+    _, below = tracker.update([(60, 0, 40, 40)], np.eye(7, dtype=np.float32)[[6]])  # IoU 0.25 < 0.3
+    assert below[0] not in ids
+
+
+def test_result_as_a_dict():
+    probs = np.array([0.05, 0.05, 0.1, 0.6, 0.1, 0.05, 0.05], np.float32)
+    result = FaceResult((1, 2, 3, 4), "happy", 0.6, probs, track_id=7)
+    d = result.to_dict()
+    assert d["box"] == [1, 2, 3, 4] and d["label"] == "happy" and d["track_id"] == 7
+    assert abs(d["probability"] - 0.6) < 1e-6
+    assert list(d["probabilities"]) == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    assert abs(d["probabilities"]["fear"] - 0.1) < 1e-6 and all(isinstance(v, float) for v in d["probabilities"].values())
+
+
+class _FixedDetector:
+    def __init__(self, boxes):
+        self.boxes = boxes
+
+    def detect_gray(self, gray):
+        return list(self.boxes)
+
+
+class _FixedClassifier:
+    input_size = 16
+
+    def __init__(self, rows):
+        self.rows = np.asarray(rows, np.float32)
+        self.batches = []
+
+    def predict(self, batch):
+        self.batches.append(batch)
+        return self.rows[: len(batch)]
+
+
+def test_process_labels_each_face_with_its_argmax_and_times_the_stages():
+    from emotion_core.pipeline import Timings
+
+    rows = [np.eye(7)[2] * 0.7 + 0.3 / 7, np.eye(7)[5] * 0.9 + 0.1 / 7]
+    classifier = _FixedClassifier(rows)
+    pipeline = EmotionPipeline(classifier, _FixedDetector([(10, 10, 30, 30), (60, 20, 20, 20)]))
+    timings = Timings()
+    results = pipeline.process(np.zeros((100, 120, 3), np.uint8), timings=timings)
+    assert [r.label for r in results] == ["fear", "sad"] and [r.box for r in results] == [(10, 10, 30, 30), (60, 20, 20, 20)]
+    assert abs(results[1].probability - (0.9 + 0.1 / 7)) < 1e-6
+    assert classifier.batches[0].shape == (2, 16, 16, 1)  # both faces in one batch, gray crops
+    assert timings.detect_ms >= 0 and timings.classify_ms >= 0
+    assert abs(timings.total_ms - timings.detect_ms - timings.classify_ms) < 1e-6 and timings.total_ms < 5_000
+    assert EmotionPipeline(classifier, _FixedDetector([])).process(np.zeros((50, 50), np.uint8)) == []
+    assert EmotionPipeline(classifier, _FixedDetector([])).classify_gray(np.zeros((50, 50), np.uint8), []).shape == (0, 7)
+
+
+HAPPY_BGR = (40, 200, 240)
+
+
+def _result(box):
+    return FaceResult(box, "happy", 0.9, np.eye(7, dtype=np.float32)[3])
+
+
+def test_annotate_puts_the_label_above_the_box_or_below_it_at_the_top():
+    frame = np.zeros((240, 320, 3), np.uint8)
+    above = EmotionPipeline.annotate(frame, [_result((100, 100, 80, 80))])
+    band = above[80:98, 100:160]  # just above the box: the filled label background
+    assert (band == HAPPY_BGR).all(axis=2).mean() > 0.5
+    assert not above[185:200, 100:160].any()  # nothing below the box
+    below = EmotionPipeline.annotate(frame, [_result((100, 0, 80, 80))])
+    assert (below[84:98, 100:160] == HAPPY_BGR).all(axis=2).mean() > 0.5  # under the box instead
+
+
+def test_annotate_swaps_the_colour_for_rgb_frames_and_draws_floats_as_gray():
+    rgb = EmotionPipeline.annotate(np.zeros((120, 160, 3), np.uint8), [_result((40, 40, 60, 60))], "rgb")
+    assert tuple(rgb[70, 40]) == HAPPY_BGR[::-1]
+    as_float = EmotionPipeline.annotate(np.full((120, 160, 3), 0.5, np.float32), [_result((40, 40, 60, 60))], "rgb")
+    assert as_float.dtype == np.uint8 and tuple(as_float[5, 5]) == (127, 127, 127)
+    assert tuple(as_float[70, 40]) == HAPPY_BGR  # converted to BGR, so the BGR colour
+    bgra = EmotionPipeline.annotate(np.zeros((120, 160, 4), np.uint8), [_result((40, 40, 60, 60))])
+    assert bgra.shape == (120, 160, 3)
+    thick = EmotionPipeline.annotate(np.zeros((960, 1280, 3), np.uint8), [_result((400, 400, 200, 200))])
+    thin = EmotionPipeline.annotate(np.zeros((120, 160, 3), np.uint8), [_result((40, 40, 60, 60))])
+    width = lambda row: int((row == HAPPY_BGR).all(axis=1).sum())  # noqa: E731
+    assert width(thick[500, 380:420]) == 7 and width(thin[70, 30:50]) == 3  # lines grow with the frame
