@@ -35,9 +35,10 @@ def _client_keys(kind: str) -> list[str]:
 
 def _client_ip() -> str | None:
     try:
-        return st.context.ip_address
+        ip = st.context.ip_address
     except Exception:  # noqa: BLE001 - no request context (tests, old Streamlit)
         return None
+    return ip if isinstance(ip, str) and ip else None  # AppTest answers with a mock object
 
 
 def _session_id() -> str:

@@ -223,3 +223,43 @@ def test_login_throttle_right_password_clears_and_memory_is_bounded():
         now[0] += 1
         throttle.failed([key])
     assert sorted(throttle._records) == ["b", "c", "d"]  # "a" was the least recently seen
+
+
+def test_password_fields_are_masked_and_the_wait_is_announced(env, caplog):
+    at = home({"auth": {"password": "s3cret", "admin_password": "boss"}}).run()
+    assert at.text_input[0].proto.type == at.text_input[0].proto.PASSWORD
+    for attempt in range(6):
+        at.text_input[0].set_value(f"guess{attempt}")
+        at.button[0].click().run()
+    assert [e.value for e in at.error] == ["Wrong password. Try again in 2 s."]  # the 6th failure starts the wait
+    line = [r.getMessage() for r in caplog.records if r.name == "emotion_dashboard.auth"][0]
+    assert line == "wrong team password from unknown address (failure 1)"
+
+
+def test_one_address_is_throttled_across_sessions(env, monkeypatch):
+    """A client that opens a new session for every guess still meets the back-off of its address."""
+    from dashboard import auth
+
+    monkeypatch.setattr(auth, "_client_ip", lambda: "10.1.2.3")
+    for attempt in range(6):  # six fresh sessions, one wrong password each
+        at = home({"auth": {"password": "s3cret"}}).run()
+        at.text_input[0].set_value(f"guess{attempt}")
+        at.button[0].click().run()
+    fresh = home({"auth": {"password": "s3cret"}}).run()
+    fresh.text_input[0].set_value("s3cret")
+    fresh.button[0].click().run()
+    assert any("Too many wrong passwords" in e.value for e in fresh.error)
+    monkeypatch.setattr(auth, "_client_ip", lambda: "10.9.9.9")  # another address is not affected
+    other = home({"auth": {"password": "s3cret"}}).run()
+    other.text_input[0].set_value("s3cret")
+    other.button[0].click().run()
+    assert any(t.value == "Facial emotion dashboard" for t in other.title)
+
+
+def test_admin_unlock_hides_the_admin_form_and_training_is_visible_without_hide_training(env):
+    at = home({"auth": {"admin_password": "boss"}}).run()
+    assert "Training" in [p.label for p in at.get("page_link")]  # hide_training defaults to false
+    assert at.sidebar.text_input[0].proto.type == at.sidebar.text_input[0].proto.PASSWORD
+    at.sidebar.text_input[0].set_value("boss")
+    at.sidebar.button[0].click().run()
+    assert not at.sidebar.text_input  # unlocked: no admin form any more
