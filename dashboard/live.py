@@ -12,10 +12,10 @@ import os
 import threading
 import time
 from collections import deque
-from pathlib import Path
 
 import numpy as np
 
+from emotion_core import atomic
 from emotion_core.labels import EMOTIONS
 from emotion_core.pipeline import EmotionPipeline, Timings
 
@@ -89,9 +89,7 @@ class ServerStats:
                    "sessions": self._active(now),
                    "models_loaded": self.models_loaded,
                    "last_labels": self._last_labels, "time": now}
-        tmp = Path(path).with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload))
-        os.replace(tmp, path)
+        atomic.write_bytes(path, json.dumps(payload).encode())
 
 
 SERVER_STATS = ServerStats()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zipfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
+from emotion_core import atomic
 from emotion_core.images import ImageRefused, check_image_bytes
 from emotion_core.labels import EMOTIONS, canonical_emotion
 from emotion_core.paths import default_cache_dir
@@ -242,16 +242,12 @@ def _save_cache(path: Path, data: SplitData) -> None:
         "dup_group": np.array([g for g, _ in groups], dtype=np.int64),
         "dup_path": np.array([p for _, p in groups], dtype=str),
     }
-    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic.replacing(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
-        os.replace(tmp, path)
     except OSError:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
+        pass
 
 
 def _load_cache(path: Path, split: str, size: int) -> SplitData | None:

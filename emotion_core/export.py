@@ -12,6 +12,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from emotion_core import atomic
+
 
 class ModelLoadError(RuntimeError):
     """A model file is missing, corrupt or not a Keras model; the message names the path."""
@@ -19,16 +21,9 @@ class ModelLoadError(RuntimeError):
 
 def save_keras(model, path: str | os.PathLike) -> Path:
     """Save `model` as a `.keras` file atomically (optimizer state included when compiled)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic.replacing(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
 
 
 def _replace_dir(tmp_dir: Path, target: Path) -> None:
@@ -54,16 +49,9 @@ def export_saved_model(model, directory: str | os.PathLike) -> Path:
 
 def export_tflite(model, path: str | os.PathLike) -> Path:
     """Write a TFLite flatbuffer via `model.export(format="litert")` (no extra package)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tflite")
-    os.close(fd)
-    try:
-        model.export(tmp, format="litert", verbose=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    with atomic.replacing(path) as tmp:
+        model.export(str(tmp), format="litert", verbose=False)
+    return Path(path)
 
 
 def export_all(model, directory: str | os.PathLike) -> dict[str, Path]:

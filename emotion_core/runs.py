@@ -29,7 +29,6 @@ import json
 import os
 import re
 import struct
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from emotion_core import atomic
 from emotion_core.paths import PROJECT_ROOT, default_runs_dir, training_lock_path  # noqa: F401 (re-exported)
 from emotion_core.run_schema import (check_config, check_confusion_matrix, check_predictions, check_progress,
                                      check_status, check_test_metrics)
@@ -52,24 +52,10 @@ class RunError(RuntimeError):
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file beside `path`, fsync, then rename: readers never see half a file."""
-    path = Path(path)
+    """`atomic.write_bytes` with a RunError that names the path."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        atomic.write_bytes(path, data)
     except OSError as exc:
-        raise RunError(describe_os_error(exc, path.parent)) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise RunError(describe_os_error(exc, path)) from exc
 
 
@@ -158,8 +144,11 @@ def read_status(run_dir: Path) -> dict:
 
     Fields of the wrong type are dropped and named in `problems`.
     """
-    status, problems = check_status(read_json(Path(run_dir) / "status.json", None))
+    raw = read_json(Path(run_dir) / "status.json", None)
+    status, problems = check_status(raw)
     if status is None:
+        if raw is None:
+            problems = ["status.json is missing or not valid JSON"]
         return {"state": "unknown", "message": "status.json is missing or unreadable", "problems": problems}
     if problems:
         status["problems"] = problems
