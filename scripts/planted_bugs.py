@@ -33,7 +33,7 @@ BUGS = {
                                    "tests/test_run_control.py::test_readers_never_see_half_a_file"),
     "write_status drops fields": ("emotion_core/runs.py",
                                   'status = read_json(Path(run_dir) / "status.json", {}) or {}', "status = {}",
-                                  "tests/test_run_control.py::test_write_status_keeps_earlier_fields"),
+                                  "tests/test_runs.py::test_write_status_keeps_earlier_fields_and_stamps_the_time"),
     "cache key ignores mtime": ("emotion_core/data.py", "size, mtime = st.st_size, st.st_mtime_ns",
                                 "size, mtime = st.st_size, 0",
                                 "tests/test_run_control.py::test_cache_key_changes_when_a_file_changes_at_the_same_size"),

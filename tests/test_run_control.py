@@ -43,10 +43,15 @@ def test_resume_continues_from_last_keras(tiny_data, cache_dir, tmp_path, weight
     run_dir = start_run(config, tmp_path / "runs", "resumed")
     run_training(run_dir, log=lambda m: runs.request_stop(run_dir) if m.startswith("epoch 1/2") else None)
     assert runs.read_status(run_dir)["state"] == "stopped"
+    assert [r["epoch"] for r in runs.read_metrics(run_dir)] == [1]
+    assert not (run_dir / "model.tflite").exists()  # exports only when the run completes
     last = load_keras_model(run_dir / "last.keras").get_weights()
     assert not _same(weights_at_fit[0], last)  # epoch 1 changed the weights
     resume(run_dir, log=lambda m: None)
     assert _same(weights_at_fit[1], last)  # the second sitting started where the first ended
+    assert runs.read_status(run_dir)["state"] == "completed"
+    assert [r["epoch"] for r in runs.read_metrics(run_dir)] == [1, 2]  # rows neither lost nor repeated
+    assert (run_dir / "model.tflite").is_file()
 
 
 def test_init_from_starts_from_the_source_model(trained_run, tiny_data, cache_dir, tmp_path, weights_at_fit):
@@ -55,8 +60,16 @@ def test_init_from_starts_from_the_source_model(trained_run, tiny_data, cache_di
     source = trained_run / "model.keras"
     config = TrainConfig(data_root=str(tiny_data), epochs=1, batch_size=28, cache_dir=str(cache_dir),
                          init_from=str(source))
-    run_training(start_run(config, tmp_path / "runs", "tuned"), log=lambda m: None)
+    logs: list[str] = []
+    run_dir = start_run(config, tmp_path / "runs", "tuned")
+    run_training(run_dir, log=logs.append)
     assert _same(weights_at_fit[0], load_keras_model(source).get_weights())
+    assert any(m.startswith("starting from") for m in logs)
+    assert runs.read_status(run_dir)["state"] == "completed"
+    wrong_size = TrainConfig(data_root=str(tiny_data), epochs=1, image_size=64, cache_dir=str(cache_dir),
+                             init_from=str(source))
+    with pytest.raises(ValueError, match="expects input"):
+        run_training(start_run(wrong_size, tmp_path / "runs", "bad"), log=lambda m: None)
 
 
 def test_early_stopping_fires_after_patience_epochs_without_improvement(tiny_data, cache_dir, tmp_path):
@@ -75,14 +88,6 @@ def test_early_stopping_fires_after_patience_epochs_without_improvement(tiny_dat
     assert len(accuracies) == expected_epochs < 8
     assert json.loads((run_dir / "state.json").read_text())["wait"] == 2
     assert runs.read_status(run_dir)["state"] == "completed"
-
-
-def test_write_status_keeps_earlier_fields(tmp_path):
-    runs.write_status(tmp_path, "running", pid=os.getpid(), epoch=1, epochs=5)
-    runs.write_status(tmp_path, "running", message="epoch 2/5 done", epoch=2)
-    status = runs.read_status(tmp_path)
-    assert status["pid"] == os.getpid() and status["epochs"] == 5 and status["epoch"] == 2
-    assert status["state"] == "running"  # our own pid is alive: not "interrupted"
 
 
 def test_readers_never_see_half_a_file(tmp_path):
@@ -109,20 +114,6 @@ def test_readers_never_see_half_a_file(tmp_path):
         thread.join()
     assert bad == []
     assert json.loads(target.read_text())["epoch"] == 59
-
-
-def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
-    target = tmp_path / "config.json"
-    runs.atomic_write_json(target, {"epochs": 1})
-
-    def refuse(*_args):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(runs.RunError, match="Disk full"):
-        runs.atomic_write_json(target, {"epochs": 2})
-    assert json.loads(target.read_text()) == {"epochs": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
 
 
 def test_cache_key_changes_when_a_file_changes_at_the_same_size(tiny_data, tmp_path):
