@@ -9,11 +9,11 @@ import streamlit as st
 from dashboard import auth
 from dashboard.charts import METRIC_NAMES, metric_chart
 from dashboard.training import launch_training, log_tail, resume_training, running_training
-from dashboard.widgets import data_root_input
+from dashboard.widgets import data_root_input, option_input
 from emotion_core import runs
-from emotion_core.augment import AugmentConfig
-from emotion_core.variants import VARIANTS, plan_strides
+from emotion_core.options import declared, nest
 from emotion_core.train import TrainConfig
+from emotion_core.variants import plan_strides
 
 SIZES = [48, 64, 96, 128]
 
@@ -25,28 +25,27 @@ if not auth.training_visible():
 runs_dir = runs.default_runs_dir()
 holder = running_training()
 
+OPTIONS = {d.path: d for d in declared(TrainConfig)}
+FORM_ROWS = (  # the page's options, row by row; the input size is offered as a list of sizes
+    ("variant", "image_size", "epochs", "batch_size"),
+    ("learning_rate", "schedule", "label_smoothing", "patience"),
+    ("class_weights",),
+    ("augment.horizontal_flip", "augment.vertical_flip", "augment.rotation", "augment.zoom", "augment.translation"),
+)
+
 with st.form("train_form"):
     st.subheader("New run")
     root = data_root_input("train_data_root")
-    c1, c2, c3, c4 = st.columns(4)
-    variant = c1.selectbox("Variant", list(VARIANTS), format_func=str.upper)
-    image_size = c2.selectbox("Input size", SIZES, index=0,
-                              help="Stride plans (stem, layer2..5), chosen so every MobileViT block gets an even map: "
-                                   + "; ".join(f"{s}px {plan_strides(s)}" for s in SIZES))
-    epochs = c3.number_input("Epochs", 1, 500, 30)
-    batch_size = c4.number_input("Batch size", 1, 1024, 64)
-    c5, c6, c7, c8 = st.columns(4)
-    learning_rate = c5.number_input("Learning rate", 1e-6, 1.0, 1e-3, format="%.5f")
-    schedule = c6.selectbox("Schedule", ["cosine", "constant"])
-    label_smoothing = c7.number_input("Label smoothing", 0.0, 0.5, 0.0, 0.05)
-    patience = c8.number_input("Early-stopping patience", 0, 100, 10)
-    class_weights = st.checkbox("Balanced class weights (disgust is rare)")
-    a1, a2, a3, a4, a5 = st.columns(5)
-    hflip = a1.checkbox("Horizontal flip", True)
-    vflip = a2.checkbox("Vertical flip", False)
-    rotation = a3.number_input("Rotation", 0.0, 0.5, 0.05, 0.01)
-    zoom = a4.number_input("Zoom", 0.0, 0.5, 0.1, 0.01)
-    translation = a5.number_input("Translation", 0.0, 0.5, 0.1, 0.01)
+    values = {}
+    for row in FORM_ROWS:
+        for column, path in zip(st.columns(len(row)) if len(row) > 1 else [st], row):
+            if path == "image_size":
+                values[path] = column.selectbox(
+                    OPTIONS[path].option.label, SIZES, index=SIZES.index(OPTIONS[path].default),
+                    help="Stride plans (stem, layer2..5), chosen so every MobileViT block gets an even map: "
+                         + "; ".join(f"{s}px {plan_strides(s)}" for s in SIZES))
+            else:
+                values[path] = option_input(column, OPTIONS[path])
     start = st.form_submit_button("Start training", type="primary", disabled=holder is not None)
 
 
@@ -67,12 +66,7 @@ if start:
     if root is None:
         st.stop()
     try:
-        config = TrainConfig(
-            data_root=str(root), variant=variant, image_size=int(image_size), epochs=int(epochs),
-            batch_size=int(batch_size), learning_rate=float(learning_rate), schedule=schedule,
-            label_smoothing=float(label_smoothing), patience=int(patience), class_weights=class_weights,
-            augment=AugmentConfig(hflip, vflip, float(rotation), float(zoom), float(translation)),
-        )
+        config = TrainConfig.from_dict(nest({"data_root": str(root), **values}))
         run_dir = launch_training(config, runs_dir)
     except (runs.RunError, ValueError) as exc:
         st.error(str(exc))
@@ -97,26 +91,26 @@ watched_dir = runs_dir / watched_id
 def live_view() -> None:
     """Refreshes every 2 s: status, progress inside the epoch, metric charts."""
     status = runs.read_status(watched_dir)
-    state = status.get("state", "unknown")
+    state = status.get("state", runs.RunState.UNKNOWN)
     rows = runs.read_metrics(watched_dir)
     progress = runs.read_progress(watched_dir)
     st.markdown(f"**State:** {state} — {status.get('message', '')}")
     for problem in status.get("problems", []):
         st.warning(problem)
-    if state == "running" and progress:
+    if state == runs.RunState.RUNNING and progress:
         st.progress(min(1.0, progress["batch"] / progress["batches"]),
                     text=f"epoch {progress['epoch']}/{progress['epochs']}, batch {progress['batch']}/{progress['batches']}")
     col_stop, col_resume = st.columns(2)
-    if state in ("running", "created") and col_stop.button("Stop", key="stop"):
+    if state in (runs.RunState.RUNNING, runs.RunState.CREATED) and col_stop.button("Stop", key="stop"):
         runs.request_stop(watched_dir)
         st.toast("Stop requested: the run saves and stops after the current batch.")
-    if state in ("stopped", "interrupted") and col_resume.button("Resume", key="resume"):
+    if state in runs.RESUMABLE and col_resume.button("Resume", key="resume"):
         try:
             resume_training(watched_dir)
             st.toast("Resumed.")
         except runs.RunError as exc:
             st.error(str(exc))
-    if state == "interrupted":
+    if state == runs.RunState.INTERRUPTED:
         st.warning("The training process ended without finishing (killed or crashed). "
                    "Metrics and the last finished epoch are kept; Resume continues from there.")
     if rows:

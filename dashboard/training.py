@@ -17,11 +17,12 @@ def running_training() -> dict | None:
     return runs.TrainingLock().holder()
 
 
-def _spawn(run_dir: Path) -> subprocess.Popen:
+def _spawn(run_dir: Path, verb: str) -> subprocess.Popen:
+    """`train --run-dir DIR` (a new run) or `train --resume DIR` in its own session; output to train.log."""
     log = open(run_dir / "train.log", "ab")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "emotion_core", "train", "--resume", str(run_dir)],
+            [sys.executable, "-m", "emotion_core", "train", verb, str(run_dir)],
             cwd=runs.PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # not killed with the Streamlit session or a page rerun
             env={**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
@@ -33,14 +34,16 @@ def _spawn(run_dir: Path) -> subprocess.Popen:
 
 
 def launch_training(config: TrainConfig, runs_dir: Path) -> Path:
-    """Create a run directory and train it in a background process; RunError if one is running."""
+    """Create a run directory and train it in a background process; RunError if one is running.
+
+    From here on only the training process writes the run's status.json.
+    """
     holder = running_training()
     if holder:
         raise runs.RunError(f"A training is already running (run {holder.get('run_id')}). "
                             "Only one training runs at a time on this machine; stop it or wait.")
     run_dir = start_run(config, runs_dir)
-    proc = _spawn(run_dir)
-    runs.write_status(run_dir, "created", pid=proc.pid, message="starting the training process")
+    _spawn(run_dir, "--run-dir")
     return run_dir
 
 
@@ -50,9 +53,9 @@ def resume_training(run_dir: Path) -> None:
     if holder:
         raise runs.RunError(f"A training is already running (run {holder.get('run_id')}).")
     state = runs.read_status(run_dir).get("state")
-    if state not in ("stopped", "interrupted", "failed", "created"):
-        raise runs.RunError(f"Run {run_dir.name} is {state}; only stopped or interrupted runs can be resumed.")
-    _spawn(run_dir)
+    if state not in runs.RESUMABLE:
+        raise runs.RunError(f"Run {run_dir.name} is {state}; only stopped, interrupted or failed runs can be resumed.")
+    _spawn(run_dir, "--resume")
 
 
 def log_tail(run_dir: Path, lines: int = 30) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from dashboard import settings
+from emotion_core.options import Declared
 from emotion_core.runs import RunInfo, default_runs_dir, list_runs, load_run
 
 
@@ -59,3 +62,18 @@ def served_pipeline(key: str):
     except ModelLoadError as exc:
         st.error(f"This model cannot be served: {exc}")
         st.stop()
+
+
+def option_input(container, declared: Declared) -> Any:
+    """The input for one declared training option: its label, default, limits and help from the declaration."""
+    o, default = declared.option, declared.default
+    if declared.kind is bool:
+        return container.checkbox(o.label, default, help=o.help)
+    if o.choices:
+        return container.selectbox(o.label, o.choices, index=o.choices.index(default), help=o.help,
+                                   format_func=str.upper if declared.name == "variant" else str)
+    if declared.kind is int:
+        return int(container.number_input(o.label, int(o.minimum), int(o.maximum), int(default), help=o.help))
+    step = 10 ** math.floor(math.log10(default)) if default > 0 else 0.01
+    return float(container.number_input(o.label, float(o.minimum), float(o.maximum), float(default),
+                                        min(step, 0.01), format="%.5f" if step < 0.01 else "%.2f", help=o.help))

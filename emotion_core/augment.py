@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from emotion_core.options import check_ranges, option
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -25,17 +27,17 @@ class AugmentConfig:
     translation: max shift as a fraction of the image size.
     """
 
-    horizontal_flip: bool = True
-    vertical_flip: bool = False
-    rotation: float = 0.05
-    zoom: float = 0.1
-    translation: float = 0.1
+    horizontal_flip: bool = option(True, "--flip", "mirror left-right", label="Horizontal flip", off_flag="--no-flip")
+    vertical_flip: bool = option(False, "--vertical-flip", "mirror upside down (off: faces are upright)",
+                                 label="Vertical flip")
+    rotation: float = option(0.05, "--rotation", "max rotation, fraction of a full turn", label="Rotation",
+                             minimum=0.0, maximum=0.5)
+    zoom: float = option(0.1, "--zoom", "max zoom in or out, fraction", label="Zoom", minimum=0.0, maximum=0.5)
+    translation: float = option(0.1, "--translation", "max shift, fraction of the image size", label="Translation",
+                                minimum=0.0, maximum=0.5)
 
     def __post_init__(self) -> None:
-        for name in ("rotation", "zoom", "translation"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 0.5:
-                raise ValueError(f"Augmentation {name} must be between 0 and 0.5, got {value}.")
+        check_ranges(self)
 
     @property
     def enabled(self) -> bool:

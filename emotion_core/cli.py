@@ -60,28 +60,19 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from emotion_core.augment import AugmentConfig
-    from emotion_core.train import TrainConfig, resume, train
+    from emotion_core import options
+    from emotion_core.train import TrainConfig, resume, train, train_created
 
     if args.resume:
         run_dir = resume(Path(args.resume))
-        print(f"run directory: {run_dir}")
-        return 0
-    if not args.data:
+    elif args.run_dir:
+        run_dir = train_created(Path(args.run_dir))
+    elif not args.data_root:
         print("error: --data is required (or --resume RUN_DIR)", file=sys.stderr)
         return 2
-    config = TrainConfig(
-        data_root=args.data, variant=args.variant, image_size=args.image_size,
-        strides=[int(s) for s in args.strides.split(",")] if args.strides else None,
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-        class_weights=args.class_weights, val_fraction=args.val_fraction, patience=args.patience,
-        dropout=args.dropout, seed=args.seed, cache_dir=args.cache_dir, max_train_images=args.max_train_images,
-        init_from=args.init_from,
-        augment=AugmentConfig(horizontal_flip=not args.no_flip, vertical_flip=args.vertical_flip,
-                              rotation=args.rotation, zoom=args.zoom, translation=args.translation),
-    )
-    run_dir = train(config, runs_dir=args.runs_dir, run_id=args.run_id)
+    else:
+        config = TrainConfig.from_dict(options.nest(options.values_from_args(args, TrainConfig)))
+        run_dir = train(config, runs_dir=args.runs_dir, run_id=args.run_id)
     print(f"run directory: {run_dir}")
     return 0
 
@@ -154,8 +145,9 @@ def annotated_names(paths: list[str]) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from emotion_core import options
     from emotion_core.data import DEFAULT_IMAGE_SIZE
-    from emotion_core.variants import VARIANTS
+    from emotion_core.train import TrainConfig
 
     p = argparse.ArgumentParser(prog="python -m emotion_core", description="Facial emotion MobileViT: data, training, evaluation, export, prediction.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -169,32 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     prep.set_defaults(func=cmd_prepare)
 
     tr = sub.add_parser("train", help="train MobileViT; writes runs/<id>/")
-    tr.add_argument("--data", help="data root holding train/ and test/")
-    tr.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or interrupted run")
-    tr.add_argument("--variant", choices=sorted(VARIANTS), default="xxs")
-    tr.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="square input size (multiple of 16, >= 48)")
-    tr.add_argument("--strides", help="five strides stem,layer2..5, e.g. 2,1,2,2,1 (default: planned from the size)")
-    tr.add_argument("--epochs", type=int, default=30)
-    tr.add_argument("--batch-size", type=int, default=64)
-    tr.add_argument("--learning-rate", type=float, default=1e-3)
-    tr.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
-    tr.add_argument("--warmup-epochs", type=int, default=1)
-    tr.add_argument("--label-smoothing", type=float, default=0.0)
-    tr.add_argument("--class-weights", action="store_true", help="balanced class weights (disgust is rare)")
-    tr.add_argument("--val-fraction", type=float, default=0.1, help="part of train held out for validation")
-    tr.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (0: off)")
-    tr.add_argument("--dropout", type=float, default=0.1)
-    tr.add_argument("--seed", type=int, default=42)
-    tr.add_argument("--no-flip", action="store_true", help="disable horizontal flips")
-    tr.add_argument("--vertical-flip", action="store_true", help="enable vertical flips (off: faces are upright)")
-    tr.add_argument("--rotation", type=float, default=0.05, help="max rotation, fraction of a full turn")
-    tr.add_argument("--zoom", type=float, default=0.1)
-    tr.add_argument("--translation", type=float, default=0.1)
-    tr.add_argument("--init-from", metavar="MODEL.keras", help="start from a trained model (fine-tuning)")
-    tr.add_argument("--max-train-images", type=int, default=None, help="subsample train for quick trials")
+    start = tr.add_mutually_exclusive_group()
+    start.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped, interrupted or failed run")
+    start.add_argument("--run-dir", metavar="RUN_DIR", help="train a run directory created by the Training page")
+    options.add_arguments(tr, TrainConfig)
     tr.add_argument("--runs-dir", default=None, help="parent of run directories (default ./runs of the project)")
     tr.add_argument("--run-id", default=None)
-    tr.add_argument("--cache-dir", default=None)
     tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="confusion matrix and per-class metrics of a run on a split")

@@ -9,13 +9,27 @@ problems next to the run and carry on with the other runs.
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 from emotion_core.labels import EMOTIONS
 
-STATES = ("created", "running", "completed", "stopped", "failed", "interrupted", "unknown")
+class RunState(StrEnum):
+    """The `state` of status.json (plain strings in the file)."""
+
+    CREATED = "created"  # directory and config written, training not started
+    RUNNING = "running"
+    COMPLETED = "completed"  # trained, evaluated and exported
+    STOPPED = "stopped"  # stopped on request; resumable
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # never written: a running state whose process is gone
+    UNKNOWN = "unknown"  # never written: status.json missing or damaged
+
+
+STATES = tuple(RunState)
+RESUMABLE = (RunState.STOPPED, RunState.INTERRUPTED, RunState.FAILED)
 
 
 def _is_number(value: Any) -> bool:
@@ -50,7 +64,7 @@ def check_status(raw: Any) -> tuple[dict | None, list[str]]:
     status, problems = dict(raw), []
     if status.get("state") not in STATES:
         problems.append(f"status.json: unknown state {status.get('state')!r:.40}")
-        status["state"] = "unknown"
+        status["state"] = RunState.UNKNOWN
     for key in ("pid", "epoch"):
         if key in status and status[key] is not None and not _is_int(status[key]):
             problems.append(f"status.json: {key} should be an integer, found {status[key]!r:.40}")

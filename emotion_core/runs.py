@@ -16,8 +16,10 @@ A run directory `runs/<id>/` holds::
     train.log            output of a background training process
     STOP                 present = stop requested
 
-A run whose status says running but whose process is gone is reported as
-"interrupted" and can be resumed from last.keras.
+A run whose status says running (or created, with the pid of the process that
+took it on) but whose process is gone is reported as "interrupted" and can be
+resumed from last.keras. After `start_run` creates the directory, only the
+training process writes status.json.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import numpy as np
 
 from emotion_core import atomic
 from emotion_core.paths import PROJECT_ROOT, default_runs_dir, training_lock_path  # noqa: F401 (re-exported)
+from emotion_core.run_schema import RESUMABLE, RunState  # noqa: F401 (re-exported)
 from emotion_core.run_schema import (check_config, check_confusion_matrix, check_predictions, check_progress,
                                      check_status, check_test_metrics)
 
@@ -133,14 +136,15 @@ def pid_alive(pid: object) -> bool:
         return True
 
 
-def write_status(run_dir: Path, state: str, **fields: Any) -> None:
+def write_status(run_dir: Path, state: RunState, **fields: Any) -> None:
+    """Update status.json: `state`, the given fields and the time; earlier fields are kept."""
     status = read_json(Path(run_dir) / "status.json", {}) or {}
     status.update(fields, state=state, updated=time.time())
     atomic_write_json(Path(run_dir) / "status.json", status)
 
 
 def read_status(run_dir: Path) -> dict:
-    """status.json with `state` resolved: a running state whose process is gone is 'interrupted'.
+    """status.json with `state` resolved: a started run whose process is gone is 'interrupted'.
 
     Fields of the wrong type are dropped and named in `problems`.
     """
@@ -149,11 +153,13 @@ def read_status(run_dir: Path) -> dict:
     if status is None:
         if raw is None:
             problems = ["status.json is missing or not valid JSON"]
-        return {"state": "unknown", "message": "status.json is missing or unreadable", "problems": problems}
+        return {"state": RunState.UNKNOWN, "message": "status.json is missing or unreadable", "problems": problems}
     if problems:
         status["problems"] = problems
-    if status.get("state") == "running" and not pid_alive(status.get("pid")):
-        status = {**status, "state": "interrupted"}
+    started = status.get("state") == RunState.RUNNING or (
+        status.get("state") == RunState.CREATED and status.get("pid") is not None)  # a process took it on
+    if started and not pid_alive(status.get("pid")):
+        status = {**status, "state": RunState.INTERRUPTED}
     return status
 
 
@@ -249,7 +255,7 @@ class RunInfo:
 
     @property
     def state(self) -> str:
-        return self.status.get("state", "unknown")
+        return self.status.get("state", RunState.UNKNOWN)
 
     @property
     def test_accuracy(self) -> float | None:

@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +24,9 @@ from emotion_core import runs
 from emotion_core.augment import AugmentConfig
 from emotion_core.data import DEFAULT_IMAGE_SIZE, load_split
 from emotion_core.labels import EMOTIONS, NUM_CLASSES
+from emotion_core.options import check_ranges, option
+from emotion_core.run_schema import RunState
+from emotion_core.variants import VARIANTS
 
 LogFn = Callable[[str], None]
 
@@ -32,39 +35,41 @@ LogFn = Callable[[str], None]
 class TrainConfig:
     """Everything a run needs; stored as config.json in the run directory."""
 
-    data_root: str
-    variant: str = "xxs"
-    image_size: int = DEFAULT_IMAGE_SIZE
-    strides: list[int] | None = None  # None: mobilevit.plan_strides(image_size)
-    epochs: int = 30
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    schedule: str = "cosine"  # "cosine" (with warm-up) or "constant"
-    warmup_epochs: int = 1
-    label_smoothing: float = 0.0
-    class_weights: bool = False  # balanced weights, n / (k * count), clipped to [0.2, 10]
-    val_fraction: float = 0.1
-    patience: int = 10  # early stopping on validation accuracy; 0 disables
-    dropout: float = 0.1
-    seed: int = 42
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    cache_dir: str | None = None
-    max_train_images: int | None = None  # subsample train (quick experiments, tests)
-    init_from: str | None = None  # a .keras model to start from (fine-tuning) instead of random weights
+    data_root: str = option(MISSING, "--data", "data root holding train/ and test/")
+    variant: str = option("xxs", "--variant", "MobileViT size", label="Variant", choices=tuple(VARIANTS))
+    image_size: int = option(DEFAULT_IMAGE_SIZE, "--image-size", "square input size in pixels", label="Input size",
+                             minimum=32, maximum=256)
+    strides: list[int] | None = option(None, "--strides", "five strides stem,layer2..5, e.g. 2,1,2,2,1 "
+                                       "(default: planned from the input size)")
+    epochs: int = option(30, "--epochs", "epochs to train", label="Epochs", minimum=1, maximum=1000)
+    batch_size: int = option(64, "--batch-size", "images per step", label="Batch size", minimum=1, maximum=1024)
+    learning_rate: float = option(1e-3, "--learning-rate", "peak learning rate", label="Learning rate",
+                                  minimum=1e-6, maximum=1.0)
+    schedule: str = option("cosine", "--schedule", "cosine (with warm-up) or constant", label="Schedule",
+                           choices=("cosine", "constant"))
+    warmup_epochs: int = option(1, "--warmup-epochs", "epochs of linear warm-up (cosine only)", minimum=0,
+                                maximum=100)
+    label_smoothing: float = option(0.0, "--label-smoothing", "label smoothing", label="Label smoothing",
+                                    minimum=0.0, maximum=0.5)
+    class_weights: bool = option(False, "--class-weights", "balanced class weights, n / (k * count), clipped to "
+                                 "[0.2, 10]", label="Balanced class weights (disgust is rare)")
+    val_fraction: float = option(0.1, "--val-fraction", "part of train held out for validation", minimum=0.0,
+                                 maximum=0.5)
+    patience: int = option(10, "--patience", "early stopping on validation accuracy, in epochs (0: off)",
+                           label="Early-stopping patience", minimum=0, maximum=1000)
+    dropout: float = option(0.1, "--dropout", "dropout before the classifier", minimum=0.0, maximum=0.9)
+    seed: int = option(42, "--seed", "random seed (split, weights, augmentation)")
+    augment: AugmentConfig = field(default_factory=AugmentConfig, metadata={"nested": AugmentConfig})
+    cache_dir: str | None = option(None, "--cache-dir", "where decoded .npz caches go")
+    max_train_images: int | None = option(None, "--max-train-images", "subsample train (quick trials, tests)",
+                                          minimum=1)
+    init_from: str | None = option(None, "--init-from", "a .keras model to start from (fine-tuning) instead of "
+                                   "random weights")
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig.from_dict(self.augment)
-        if self.epochs < 1:
-            raise ValueError("epochs must be at least 1.")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be at least 1.")
-        if not 0.0 <= self.val_fraction < 0.9:
-            raise ValueError("val_fraction must be in [0, 0.9).")
-        if self.learning_rate <= 0:
-            raise ValueError("learning_rate must be positive.")
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError("schedule must be 'cosine' or 'constant'.")
+        check_ranges(self)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -214,7 +219,7 @@ def _recorder_class():
             runs.append_metrics_row(self.run_dir, row)
             self.state["epochs_done"] = epoch + 1
             runs.atomic_write_json(self.run_dir / "state.json", self.state)
-            runs.write_status(self.run_dir, "running", epoch=epoch + 1, epochs=self.config.epochs,
+            runs.write_status(self.run_dir, RunState.RUNNING, epoch=epoch + 1, epochs=self.config.epochs,
                               message=f"epoch {epoch + 1}/{self.config.epochs} done")
             shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",))
             self.log(f"epoch {epoch + 1}/{self.config.epochs}: {shown}{' (best)' if improved else ''}")
@@ -238,7 +243,7 @@ def start_run(config: TrainConfig, runs_dir: Path | None = None, run_id: str | N
     config.strides = strides
     run_dir = runs.create_run_dir(runs_dir, run_id or runs.new_run_id(config.variant, runs_dir))
     runs.atomic_write_json(run_dir / "config.json", {**config.to_dict(), "labels": list(EMOTIONS)})
-    runs.write_status(run_dir, "created", pid=None, epoch=0, epochs=config.epochs, message="created")
+    runs.write_status(run_dir, RunState.CREATED, pid=None, epoch=0, epochs=config.epochs, message="created")
     return run_dir
 
 
@@ -250,7 +255,20 @@ def train(config: TrainConfig, runs_dir: Path | None = None, run_id: str | None 
 
 
 def resume(run_dir: Path, log: LogFn = print) -> Path:
-    """Continue an interrupted or stopped run from last.keras."""
+    """Continue a stopped, interrupted or failed run from last.keras (from the start if it has none)."""
+    state = runs.read_status(run_dir)["state"]
+    if state not in runs.RESUMABLE:
+        raise runs.RunError(f"Run {Path(run_dir).name} is {state}; only stopped, interrupted or failed runs "
+                            "can be resumed.")
+    return run_training(Path(run_dir), log=log)
+
+
+def train_created(run_dir: Path, log: LogFn = print) -> Path:
+    """Train a run that `start_run` created (the Training page creates it, a background process trains it)."""
+    state = runs.read_status(run_dir)["state"]
+    if state != runs.RunState.CREATED:
+        raise runs.RunError(f"Run {Path(run_dir).name} is {state}, not newly created; use --resume to continue it.")
+    runs.write_status(run_dir, RunState.CREATED, pid=os.getpid(), message="starting the training process")
     return run_training(Path(run_dir), log=log)
 
 
@@ -266,17 +284,17 @@ def run_training(run_dir: Path, log: LogFn = print) -> Path:
         holder = lock.holder() or {}
         message = (f"Another training is running on this machine (run {holder.get('run_id')}, "
                    f"pid {holder.get('pid')}). Wait for it or stop it first.")
-        if runs.read_status(run_dir).get("state") == "created":
-            runs.write_status(run_dir, "failed", pid=None, message=message)
+        if runs.read_status(run_dir).get("state") == RunState.CREATED:
+            runs.write_status(run_dir, RunState.FAILED, pid=None, message=message)
         raise runs.RunError(message)
     stop = _StopFlag(run_dir)
     try:
         (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
         stop.install()
-        runs.write_status(run_dir, "running", pid=os.getpid(), message="loading data")
+        runs.write_status(run_dir, RunState.RUNNING, pid=os.getpid(), message="loading data")
         _fit(run_dir, config, stop, log)
     except BaseException as exc:
-        state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+        state = RunState.STOPPED if isinstance(exc, KeyboardInterrupt) else RunState.FAILED
         runs.write_status(run_dir, state, pid=None, message=f"{type(exc).__name__}: {exc}")
         raise
     finally:
@@ -336,11 +354,11 @@ def _fit(run_dir: Path, config: TrainConfig, stop: _StopFlag, log: LogFn) -> Non
     weights = balanced_class_weights(labels[train_idx]) if config.class_weights else None
     recorder = _recorder_class()(run_dir, config, state, stop, steps, log)
     if state["epochs_done"] < config.epochs and not (config.patience and state["wait"] >= config.patience):
-        runs.write_status(run_dir, "running", message="training")
+        runs.write_status(run_dir, RunState.RUNNING, message="training")
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=state["epochs_done"],
                   class_weight=weights, callbacks=[recorder], verbose=0, shuffle=False)
     if stop.is_set():
-        runs.write_status(run_dir, "stopped", pid=None,
+        runs.write_status(run_dir, RunState.STOPPED, pid=None,
                           message=f"stopped after epoch {state['epochs_done']}; resume to continue")
         log(f"stopped after epoch {state['epochs_done']}; resume with: python -m emotion_core train --resume {run_dir}")
         return
@@ -352,7 +370,7 @@ def finalize_run(run_dir: Path, config: TrainConfig, log: LogFn = print) -> dict
     from emotion_core.evaluate import evaluate_predictions, predict_in_batches
     from emotion_core.export import export_all, load_keras_model
 
-    runs.write_status(run_dir, "running", message="evaluating on the test split")
+    runs.write_status(run_dir, RunState.RUNNING, message="evaluating on the test split")
     model = load_keras_model(run_dir / "best.keras")
     test = load_split(config.data_root, "test", config.image_size, config.cache_dir)
     probs = predict_in_batches(lambda b: model(b, training=False), test.images)
@@ -362,10 +380,10 @@ def finalize_run(run_dir: Path, config: TrainConfig, log: LogFn = print) -> dict
     runs.atomic_write_json(run_dir / "test_metrics.json", {k: v for k, v in report.items() if k != "confusion_matrix"})
     save_predictions(run_dir / "test_predictions.npz", test.paths, test.labels, probs)
     log(f"test accuracy {report['accuracy']:.4f}, macro F1 {report['macro']['f1']:.4f} on {len(test.labels)} images")
-    runs.write_status(run_dir, "running", message="exporting")
+    runs.write_status(run_dir, RunState.RUNNING, message="exporting")
     paths = export_all(model, run_dir)
     log("exported " + ", ".join(str(p) for p in paths.values()))
-    runs.write_status(run_dir, "completed", pid=None, message=f"test accuracy {report['accuracy']:.4f}")
+    runs.write_status(run_dir, RunState.COMPLETED, pid=None, message=f"test accuracy {report['accuracy']:.4f}")
     return report
 
 

@@ -27,22 +27,11 @@ FILES = ("model.tflite", "model.keras", "config.json", "metrics.csv", "test_metr
 
 
 def reproduce_command(config: dict) -> str:
-    aug = config.get("augment", {})
-    parts = ["python -m emotion_core train", f"--data {config['data_root']}", f"--variant {config['variant']}",
-             f"--image-size {config['image_size']}", f"--strides {','.join(map(str, config['strides']))}",
-             f"--epochs {config['epochs']}", f"--batch-size {config['batch_size']}",
-             f"--learning-rate {config['learning_rate']}", f"--schedule {config['schedule']}",
-             f"--warmup-epochs {config['warmup_epochs']}", f"--label-smoothing {config['label_smoothing']}",
-             f"--val-fraction {config['val_fraction']}", f"--patience {config['patience']}",
-             f"--dropout {config['dropout']}", f"--seed {config['seed']}",
-             f"--rotation {aug.get('rotation')}", f"--zoom {aug.get('zoom')}", f"--translation {aug.get('translation')}"]
-    if config.get("class_weights"):
-        parts.append("--class-weights")
-    if config.get("init_from"):
-        parts.append(f"--init-from {config['init_from']}")
-    if not aug.get("horizontal_flip", True):
-        parts.append("--no-flip")
-    return " \\\n    ".join(parts)
+    """The `train` command that rebuilds a run from its config.json, one flag per line."""
+    from emotion_core.options import command_line
+    from emotion_core.train import TrainConfig
+
+    return " \\\n    ".join(["python -m emotion_core train", *command_line(TrainConfig, config)])
 
 
 def tta_text(serving: dict) -> str:

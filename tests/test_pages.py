@@ -161,8 +161,8 @@ def test_training_page_starts_background_run_and_stop(app_env, monkeypatch):
 
     launched = {}
 
-    def fake_spawn(run_dir):
-        launched["run_dir"] = run_dir
+    def fake_spawn(run_dir, verb):
+        launched["run_dir"], launched["verb"] = run_dir, verb
 
         class P:
             pid = 999999
@@ -177,6 +177,9 @@ def test_training_page_starts_background_run_and_stop(app_env, monkeypatch):
     run_dir = launched["run_dir"]
     assert (run_dir / "config.json").is_file()
     assert runs.read_json(run_dir / "config.json")["epochs"] == 1
+    assert launched["verb"] == "--run-dir"  # a new run is trained, not "resumed"
+    status = runs.read_status(run_dir)  # the page wrote nothing after creating it: the child owns status.json
+    assert (status["state"], status["pid"]) == ("created", None)
 
 
 def test_evaluation_page(app_env):

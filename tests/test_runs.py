@@ -291,3 +291,14 @@ def test_lock_holder_is_reported_from_another_process(tmp_path):
         proc.kill()
         proc.wait()
     assert runs.TrainingLock(path).holder() is None  # the lock died with the process
+
+
+def test_a_created_run_is_interrupted_only_once_a_process_took_it_on(tmp_path):
+    (tmp_path / "status.json").write_text(json.dumps({"state": "created", "pid": None}))
+    assert runs.read_status(tmp_path)["state"] == "created"  # waiting for its training process
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "status.json").write_text(json.dumps({"state": "created", "pid": dead.pid}))
+    assert runs.read_status(tmp_path)["state"] == "interrupted"  # the process died before its first write
+    (tmp_path / "status.json").write_text(json.dumps({"state": "created", "pid": os.getpid()}))
+    assert runs.read_status(tmp_path)["state"] == "created"
