@@ -55,7 +55,8 @@ def main() -> int:
         print(f"data split {args.data / args.split} not found: pass --data", file=sys.stderr)
         return 2
     run = args.run or default_model_dir()
-    ours, loaded = evaluate_model_dir(run, args.data, args.split)
+    evaluation = evaluate_model_dir(run, args.data, args.split)
+    ours, loaded = evaluation.report, evaluation.data
     fer = evaluate_fer(args.data, args.split)
     print(f"{args.split} split of {args.data}: {len(loaded.labels)} images\n")
     rows = [{"metric": "accuracy", "ours": ours["accuracy"]}, {"metric": "macro F1", "ours": ours["macro"]["f1"]}]

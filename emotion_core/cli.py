@@ -80,8 +80,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from emotion_core.evaluate import evaluate_model_dir
 
-    report, _ = evaluate_model_dir(Path(args.run), args.data, args.split, args.cache_dir, args.batch_size,
-                                   progress=_progress_printer(f"{args.split:5s}"))
+    report = evaluate_model_dir(Path(args.run), args.data, args.split, args.cache_dir, args.batch_size,
+                                progress=_progress_printer(f"{args.split:5s}")).report
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -6,11 +6,16 @@ Keras' Precision()/Recall() on one-hot labels are micro-averaged at threshold
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from emotion_core.labels import EMOTIONS
+
+if TYPE_CHECKING:
+    from emotion_core.data import SplitData
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = len(EMOTIONS)) -> np.ndarray:
@@ -95,13 +100,41 @@ def evaluate_predictions(y_true: np.ndarray, probs: np.ndarray, labels: Sequence
     return report
 
 
-def evaluate_model_dir(model_dir, data_root, split: str = "test", cache_dir=None, batch_size: int = 256,
-                       progress=None):
-    """Evaluate a run directory's served model (TFLite first) on a split: (report, SplitData)."""
+@dataclass
+class Evaluation:
+    """One split classified: the report (with its confusion matrix), the split and the probabilities."""
+
+    report: dict
+    data: SplitData
+    probs: np.ndarray  # (N, classes), aligned with data.labels
+
+
+def evaluate_split(predict: Callable[[np.ndarray], np.ndarray], data_root, split: str, image_size: int,
+                   cache_dir=None, batch_size: int = 256, progress=None) -> Evaluation:
+    """Classify every image of a split through `predict` and build the report."""
     from emotion_core.data import load_split
+
+    data = load_split(data_root, split, image_size, cache_dir, progress=progress)
+    probs = predict_in_batches(predict, data.images, batch_size=batch_size)
+    return Evaluation(evaluate_predictions(data.labels, probs), data, probs)
+
+
+def evaluate_model_dir(model_dir, data_root, split: str = "test", cache_dir=None, batch_size: int = 256,
+                       progress=None) -> Evaluation:
+    """Evaluate a run directory's served model (TFLite first, with its serving options) on a split."""
     from emotion_core.inference import Classifier
 
     classifier = Classifier.from_run(model_dir)
-    data = load_split(data_root, split, classifier.input_size, cache_dir, progress=progress)
-    probs = predict_in_batches(classifier.predict, data.images, batch_size=batch_size)
-    return evaluate_predictions(data.labels, probs), data
+    return evaluate_split(classifier.predict, data_root, split, classifier.input_size, cache_dir, batch_size,
+                          progress)
+
+
+def write_reports(run_dir: Path, evaluation: Evaluation) -> None:
+    """test_metrics.json, confusion_matrix.json and test_predictions.npz of a run (or served model) directory."""
+    from emotion_core import runs
+
+    report = evaluation.report
+    runs.atomic_write_json(run_dir / "confusion_matrix.json",
+                           {"labels": report["labels"], "matrix": report["confusion_matrix"]})
+    runs.atomic_write_json(run_dir / "test_metrics.json", {k: v for k, v in report.items() if k != "confusion_matrix"})
+    runs.write_predictions(run_dir, evaluation.data.paths, evaluation.data.labels, evaluation.probs)

@@ -303,6 +303,16 @@ def read_predictions(run_dir: Path) -> tuple[dict[str, np.ndarray] | None, list[
     return (None if problems else arrays), problems
 
 
+def write_predictions(run_dir: Path, paths: list[str], labels: np.ndarray, probs: np.ndarray) -> None:
+    """test_predictions.npz: per-image test predictions (paths relative to the data root) for the mistakes gallery."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, paths=np.array(paths, dtype=str), labels=np.asarray(labels).astype(np.int64),
+                        probs=np.asarray(probs).astype(np.float16))
+    atomic_write_bytes(Path(run_dir) / "test_predictions.npz", buffer.getvalue())
+
+
 def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
     """All run directories (those with a config.json), newest first."""
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()

@@ -366,32 +366,19 @@ def _fit(run_dir: Path, config: TrainConfig, stop: _StopFlag, log: LogFn) -> Non
 
 
 def finalize_run(run_dir: Path, config: TrainConfig, log: LogFn = print) -> dict:
-    """Evaluate best.keras on the test split, write test metrics and exports; status completed."""
-    from emotion_core.evaluate import evaluate_predictions, predict_in_batches
+    """Evaluate best.keras on the test split, write the reports and exports; status completed."""
+    from emotion_core.evaluate import evaluate_split, write_reports
     from emotion_core.export import export_all, load_keras_model
 
     runs.write_status(run_dir, RunState.RUNNING, message="evaluating on the test split")
     model = load_keras_model(run_dir / "best.keras")
-    test = load_split(config.data_root, "test", config.image_size, config.cache_dir)
-    probs = predict_in_batches(lambda b: model(b, training=False), test.images)
-    report = evaluate_predictions(test.labels, probs)
-    runs.atomic_write_json(run_dir / "confusion_matrix.json",
-                           {"labels": list(EMOTIONS), "matrix": report["confusion_matrix"]})
-    runs.atomic_write_json(run_dir / "test_metrics.json", {k: v for k, v in report.items() if k != "confusion_matrix"})
-    save_predictions(run_dir / "test_predictions.npz", test.paths, test.labels, probs)
-    log(f"test accuracy {report['accuracy']:.4f}, macro F1 {report['macro']['f1']:.4f} on {len(test.labels)} images")
+    evaluation = evaluate_split(lambda b: model(b, training=False), config.data_root, "test", config.image_size,
+                                config.cache_dir)
+    write_reports(run_dir, evaluation)
+    report = evaluation.report
+    log(f"test accuracy {report['accuracy']:.4f}, macro F1 {report['macro']['f1']:.4f} on {report['support']} images")
     runs.write_status(run_dir, RunState.RUNNING, message="exporting")
     paths = export_all(model, run_dir)
     log("exported " + ", ".join(str(p) for p in paths.values()))
     runs.write_status(run_dir, RunState.COMPLETED, pid=None, message=f"test accuracy {report['accuracy']:.4f}")
     return report
-
-
-def save_predictions(path: Path, paths: list[str], labels: np.ndarray, probs: np.ndarray) -> None:
-    """Per-image test predictions (paths relative to the data root) for the misclassified gallery."""
-    import io
-
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, paths=np.array(paths, dtype=str), labels=labels.astype(np.int64),
-                        probs=probs.astype(np.float16))
-    runs.atomic_write_bytes(path, buffer.getvalue())

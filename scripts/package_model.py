@@ -53,21 +53,11 @@ def package_flags(serving: dict) -> str:
 
 
 def evaluate_served(out: Path, config: dict) -> None:
-    """Re-evaluate the model as served (TFLite, serving options) on the test split; rewrite its metrics."""
-    from emotion_core.data import load_split
-    from emotion_core.evaluate import evaluate_predictions, predict_in_batches
-    from emotion_core.inference import Classifier
-    from emotion_core.runs import atomic_write_json
-    from emotion_core.train import save_predictions
+    """Re-evaluate the model as served (TFLite, serving options) on the test split; rewrite its reports."""
+    from emotion_core.evaluate import evaluate_model_dir, write_reports
 
     data_root = Path(config["data_root"])
-    classifier = Classifier.from_run(out)
-    test = load_split(data_root if data_root.is_absolute() else ROOT / data_root, "test", classifier.input_size)
-    probs = predict_in_batches(classifier.predict, test.images)
-    report = evaluate_predictions(test.labels, probs)
-    atomic_write_json(out / "confusion_matrix.json", {"labels": report["labels"], "matrix": report["confusion_matrix"]})
-    atomic_write_json(out / "test_metrics.json", {k: v for k, v in report.items() if k != "confusion_matrix"})
-    save_predictions(out / "test_predictions.npz", test.paths, test.labels, probs)
+    write_reports(out, evaluate_model_dir(out, data_root if data_root.is_absolute() else ROOT / data_root))
 
 
 def latency_per_face(model_dir: Path, repeats: int = 200) -> dict:

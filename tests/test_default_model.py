@@ -56,9 +56,9 @@ needs_fer = pytest.mark.skipif(not (FER / "test").is_dir(), reason="../shared/da
 def fer_report(tmp_path_factory):
     from emotion_core.evaluate import evaluate_model_dir
 
-    report, test = evaluate_model_dir(DEFAULT, FER, "test", cache_dir=tmp_path_factory.mktemp("cache"))
-    assert len(test.labels) == 3589
-    return report
+    evaluation = evaluate_model_dir(DEFAULT, FER, "test", cache_dir=tmp_path_factory.mktemp("cache"))
+    assert len(evaluation.data.labels) == 3589
+    return evaluation.report
 
 
 @needs_fer
