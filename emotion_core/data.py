@@ -21,7 +21,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -143,9 +143,11 @@ def _scan_split(root: Path, split: str) -> SplitScan:
         label = EMOTIONS.index(emotion)
         class_files = []
         for entry in sorted(child.iterdir()):
+            if entry.name.startswith("."):
+                continue  # hidden, e.g. macOS "._x.png" metadata next to each image of an unzipped set
             if entry.is_file() and entry.suffix.lower() in IMAGE_EXTENSIONS:
                 class_files.append(ImageFile(entry, label))
-            elif not entry.name.startswith("."):
+            else:
                 ignored.append(entry)
         if not class_files:
             raise DataError(
@@ -334,22 +336,6 @@ def load_split(
     if use_cache:
         _save_cache(cache_file, data)
     return data
-
-
-def load_dataset(
-    root: str | os.PathLike,
-    image_size: int = DEFAULT_IMAGE_SIZE,
-    splits: Iterable[str] = SPLITS,
-    cache_dir: str | os.PathLike | None = None,
-    use_cache: bool = True,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, SplitData]:
-    """Load several splits; `progress(split, done, total)` reports decoding."""
-    out = {}
-    for split in splits:
-        cb = (lambda d, t, s=split: progress(s, d, t)) if progress else None
-        out[split] = load_split(root, split, image_size, cache_dir, use_cache, cb)
-    return out
 
 
 def quick_summary(root: str | os.PathLike) -> dict[str, dict[str, int]]:

@@ -131,7 +131,7 @@ class Classifier:
                     return cls.from_keras(load_keras_model(run_dir / name), run_dir / name)
                 except ModelLoadError as exc:
                     errors.append(str(exc))
-        detail = "; ".join(errors) if errors else "no model.tflite, model.keras or best.keras"
+        detail = "; ".join(e.rstrip(".") for e in errors) if errors else "no model.tflite, model.keras or best.keras"
         raise ModelLoadError(f"No usable model in {run_dir}: {detail}.")
 
 

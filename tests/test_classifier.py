@@ -94,9 +94,11 @@ def test_predict_adds_the_channel_and_checks_the_shape():
         classifier.predict(np.zeros((1, 8, 9, 1)))
 
 
-def test_averaged_views_keep_float32():
-    classifier, _ = recording_classifier(flip_tta=True)
-    assert classifier.predict(np.zeros((1, 8, 8, 1))).dtype == np.float32
+def test_probabilities_are_float32_whatever_the_model_returns():
+    double = Classifier(lambda b: np.full((len(b), 7), 1 / 7, np.float64), 8, "fake")
+    assert double.predict(np.zeros((2, 8, 8, 1))).dtype == np.float32
+    double.flip_tta = True
+    assert double.predict(np.zeros((2, 8, 8, 1))).dtype == np.float32
 
 
 def test_serving_options_refuse_malformed_values():

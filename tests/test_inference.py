@@ -66,3 +66,28 @@ def test_a_fitting_model_loads(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"labels": list(EMOTIONS), "image_size": 48}))
     classifier = Classifier.from_run(tmp_path)
     assert classifier.predict(np.zeros((2, 48, 48, 1), np.float32)).shape == (2, 7)
+
+
+def test_keras_files_are_the_fallback_in_order(tmp_path):
+    """model.tflite broken -> model.keras; no model.keras -> best.keras; every failure named in the error."""
+    from emotion_core.export import ModelLoadError
+
+    model = _tiny_model((48, 48, 1), 7)
+    (tmp_path / "model.tflite").write_bytes(b"\0\0\0\0TFL3 broken")
+    model.save(tmp_path / "best.keras")
+    classifier = Classifier.from_run(tmp_path)
+    assert (classifier.backend, classifier.source, classifier.input_size) == ("tf.function", tmp_path / "best.keras", 48)
+    assert classifier.input_shape == (None, 48, 48, 1) and classifier.num_outputs == 7
+    x = np.random.default_rng(6).random((2, 48, 48, 1)).astype(np.float32) * 255
+    assert np.allclose(classifier.predict(x), model(x).numpy(), atol=1e-5)
+    model.save(tmp_path / "model.keras")
+    assert Classifier.from_run(tmp_path).source == tmp_path / "model.keras"
+    assert Classifier.from_run(tmp_path, prefer="keras").source == tmp_path / "model.keras"
+    (tmp_path / "model.keras").write_bytes(b"not a zip")
+    (tmp_path / "best.keras").write_bytes(b"")
+    with pytest.raises(ModelLoadError) as error:
+        Classifier.from_run(tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"No usable model in {tmp_path}: Cannot load TFLite model {tmp_path / 'model.tflite'}")
+    assert message.endswith(f"; {tmp_path / 'model.keras'} is not a Keras model file (a .keras file is a zip "
+                            f"archive); Model file {tmp_path / 'best.keras'} is empty (0 bytes).")
