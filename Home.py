@@ -8,10 +8,7 @@ only through `st.navigation` below, after the settings check and the login.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import streamlit as st
 

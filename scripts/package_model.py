@@ -20,7 +20,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 FILES = ("model.tflite", "model.keras", "config.json", "metrics.csv", "test_metrics.json",
          "confusion_matrix.json", "test_predictions.npz", "status.json")

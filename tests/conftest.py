@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -13,7 +12,6 @@ import pylibsrtp  # noqa: F401  - must load before TensorFlow (see dashboard/__i
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 FER_ROOT = ROOT.parent / "shared" / "datasets" / "fer2013"
 
 

@@ -112,8 +112,7 @@ def test_peak_memory_with_a_bomb_upload_stays_small(tmp_path, bomb):
     path = tmp_path / "bomb.png"
     path.write_bytes(bomb)
     script = f"""
-import resource, sys
-sys.path.insert(0, {str(ROOT)!r})
+import resource
 from emotion_core.pipeline import decode_image_bytes, read_image
 from emotion_core.data import decode_gray
 data = open({str(path)!r}, "rb").read()
@@ -126,6 +125,6 @@ for call in (lambda: decode_image_bytes(data, "bomb.png"), lambda: read_image({s
 assert decode_gray(data, 48) is None
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) < 100, f"peak grew by {out.stdout.strip()} MB"
