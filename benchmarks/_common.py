@@ -1,13 +1,25 @@
-"""Shared bits for benchmark scripts: import path, quiet TensorFlow, table printing."""
+"""Shared bits for benchmark scripts: quiet TensorFlow, the browser harness, table printing."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 FER_ROOT = ROOT.parent / "shared" / "datasets" / "fer2013"
+
+
+@functools.cache
+def browser_harness() -> ModuleType:
+    """tests/browser_harness.py (app server, Chromium, fake camera): the browser tests' own helpers."""
+    spec = importlib.util.spec_from_file_location("browser_harness", ROOT / "tests" / "browser_harness.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def print_table(rows: list[dict], columns: list[str] | None = None) -> None:

@@ -75,7 +75,8 @@ def time_fer(frame: np.ndarray, frames: int) -> dict | str:
 
 
 def main() -> None:
-    from dashboard.e2e import face_frame
+    harness = _common.browser_harness()
+    face_frame = harness.face_frame
     from emotion_core.pipeline import EmotionPipeline
 
     parser = argparse.ArgumentParser(description=__doc__)

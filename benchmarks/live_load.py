@@ -63,7 +63,8 @@ def metric(page, label: str) -> str:
 
 
 def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pid: int, stats_path: Path) -> dict:
-    from dashboard.e2e import launch_browser, start_live_video
+    harness = _common.browser_harness()
+    launch_browser, start_live_video = harness.launch_browser, harness.start_live_video
 
     browser = launch_browser(playwright, y4m)
     memory: list[float] = []
@@ -126,7 +127,8 @@ PAGES = ["", "Dataset", "Augmentation", "Training", "Evaluation", "Photo", "Live
 
 def visit_every_page(playwright, url: str) -> None:
     """Open each page once, as a visitor would before a meeting (the Augmentation page once imported TensorFlow)."""
-    from dashboard.e2e import launch_browser, wait_for_app
+    harness = _common.browser_harness()
+    launch_browser, wait_for_app = harness.launch_browser, harness.wait_for_app
 
     browser = launch_browser(playwright)
     try:
@@ -142,7 +144,9 @@ def visit_every_page(playwright, url: str) -> None:
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
-    from dashboard.e2e import browser_available, face_frame, streamlit_server, write_y4m
+    harness = _common.browser_harness()
+    browser_available, face_frame = harness.browser_available, harness.face_frame
+    streamlit_server, write_y4m = harness.streamlit_server, harness.write_y4m
     from emotion_core.inference import default_model_dir
 
     parser = argparse.ArgumentParser(description=__doc__)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dashboard.e2e import browser_available, face_frame, launch_browser, start_live_video, streamlit_server, wait_for_app, write_y4m
+from browser_harness import browser_available, face_frame, launch_browser, start_live_video, streamlit_server, wait_for_app, write_y4m
 
 pytestmark = pytest.mark.skipif(browser_available() is not None, reason=str(browser_available()))
 

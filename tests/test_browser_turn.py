@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.e2e import (browser_available, face_frame, free_port, launch_browser, start_live_video,
+from browser_harness import (browser_available, face_frame, free_port, launch_browser, start_live_video,
                            streamlit_server, write_y4m)
 
 pytestmark = [

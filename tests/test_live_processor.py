@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dashboard import live
-from dashboard.e2e import face_frame
+from browser_harness import face_frame
 
 
 @pytest.fixture(scope="module")

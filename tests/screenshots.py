@@ -1,6 +1,6 @@
 """Screenshots of every page for the README: the real app, default model, fake camera.
 
-    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+    .venv/bin/python tests/screenshots.py [--out docs/screenshots]
 
 Starts `streamlit run Home.py` on a free loopback port with the project's defaults,
 loads the data set on the Dataset page, starts the Live page's video and saves one PNG per page.
@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
-    from dashboard.e2e import browser_available, face_frame, launch_browser, start_live_video, streamlit_server, wait_for_app, write_y4m
+    from browser_harness import browser_available, face_frame, launch_browser, start_live_video, streamlit_server, wait_for_app, write_y4m
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
