@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from dashboard.charts import class_counts_bar, intensity_histogram
-from dashboard.resources import quick_counts, sample_indices
+from dashboard.resources import decoded_split, quick_counts, sample_indices
 from dashboard.widgets import data_root_input
-from emotion_core.data import SPLITS, DataError, cache_key, load_split, scan_split
+from emotion_core.data import SPLITS, DataError, load_split, pixel_stats
 from emotion_core.labels import EMOTIONS
 
 st.title("Dataset")
@@ -50,15 +49,9 @@ if not st.session_state.get(loaded_key):
     st.stop()
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the cache...")
-def cached_split(root_str: str, split: str, image_size: int, files_key: str):
-    """Decoded split; `files_key` (file list, sizes, mtimes) makes a changed folder load again."""
-    return load_split(root_str, split, image_size)
-
-
 split = st.radio("Split", SPLITS, horizontal=True)
 try:
-    data = cached_split(str(root), split, size, cache_key(scan_split(root, split), size))
+    data = decoded_split(root, split, size)
 except DataError as exc:
     st.error(str(exc))
     st.stop()
@@ -71,14 +64,7 @@ for label, indices in picks.items():
     st.image([data.images[i] for i in indices], width=72)
 
 st.markdown("**Pixel intensity statistics**")
-stats, histograms = [], {}
-for c, emotion in enumerate(EMOTIONS):
-    imgs = data.images[data.labels == c]
-    if len(imgs) == 0:
-        continue
-    stats.append({"emotion": emotion, "images": len(imgs), "mean": float(imgs.mean()), "std": float(imgs.std()),
-                  "dark (<32) %": float((imgs < 32).mean() * 100), "bright (>223) %": float((imgs > 223).mean() * 100)})
-    histograms[emotion] = np.bincount(imgs.ravel(), minlength=256) / imgs.size
+stats, histograms = pixel_stats(data)
 st.dataframe(stats, hide_index=True)
 st.plotly_chart(intensity_histogram(histograms), width="stretch")
 

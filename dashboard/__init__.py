@@ -2,7 +2,7 @@
 
 # pylibsrtp (under aiortc / streamlit-webrtc) segfaults in srtp_init() when it is
 # first imported after TensorFlow. Every page imports this package before anything
-# loads TensorFlow, so loading it here (16 ms) keeps the Live page safe whichever
+# loads TensorFlow, so loading it here (cheap) keeps the Live page safe whichever
 # page a visitor opens first.
 import pylibsrtp  # noqa: F401  (import order matters)
 

@@ -1,4 +1,4 @@
-"""Cached resources: one pipeline per model for the whole server, cached data set loads."""
+"""Every Streamlit cache of the dashboard: one pipeline per model for the whole server, data set loads."""
 
 from __future__ import annotations
 
@@ -29,6 +29,20 @@ def _pipeline(model_dir: str, signature: str):
 def get_pipeline(model_dir: Path):
     """The shared EmotionPipeline for `model_dir` (loaded once per server); ModelLoadError if unusable."""
     return _pipeline(str(model_dir), model_signature(model_dir))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the cache...")
+def _decoded_split(root: str, split: str, image_size: int, files_key: str):
+    from emotion_core.data import load_split
+
+    return load_split(root, split, image_size)
+
+
+def decoded_split(root: Path, split: str, image_size: int):
+    """A decoded split, shared by every session; a changed folder (file list, sizes, mtimes) loads again."""
+    from emotion_core.data import cache_key, scan_split
+
+    return _decoded_split(str(root), split, image_size, cache_key(scan_split(root, split), image_size))
 
 
 @st.cache_data(show_spinner=False, max_entries=8, ttl=30)

@@ -4,8 +4,8 @@ After every script run (every fragment rerun too) Streamlit calls
 `keras.backend.clear_session()` whenever keras is imported, for apps that build
 models inside the script. This app never does (training runs in its own
 process; served models are `st.cache_resource` objects), so the reset is pure
-cost: about 150 ms holding the GIL plus a full garbage collection per rerun.
-With a few Live sessions, each rerunning its stats fragment every second, that
+cost: time holding the GIL plus a full garbage collection on every rerun. With
+a few Live sessions, each rerunning its stats fragment every second, that
 starves the video threads. Matplotlib's cleanup, the other half of that
 function, is kept.
 """

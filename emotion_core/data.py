@@ -338,6 +338,20 @@ def load_split(
     return data
 
 
+def pixel_stats(data: SplitData) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Per class: a row of intensity statistics and a normalised 256-bin histogram (classes without images left out)."""
+    rows, histograms = [], {}
+    for label, emotion in enumerate(EMOTIONS):
+        images = data.images[data.labels == label]
+        if len(images) == 0:
+            continue
+        rows.append({"emotion": emotion, "images": len(images), "mean": float(images.mean()),
+                     "std": float(images.std()), "dark (<32) %": float((images < 32).mean() * 100),
+                     "bright (>223) %": float((images > 223).mean() * 100)})
+        histograms[emotion] = np.bincount(images.ravel(), minlength=256) / images.size
+    return rows, histograms
+
+
 def quick_summary(root: str | os.PathLike) -> dict[str, dict[str, int]]:
     """Counts per split and class from file names alone (no decoding); raises DataError."""
     return {split: scan_split(root, split).counts() for split in SPLITS}

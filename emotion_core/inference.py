@@ -1,10 +1,10 @@
 """Batch classification of gray face crops: TFLite interpreter first, tf.function fallback.
 
-Never `model.predict` per frame (about 60 ms of overhead at batch 1); a
-TFLite interpreter or a traced `tf.function` runs a batch in milliseconds.
+Never `model.predict` per frame (its per-call overhead dwarfs the model); a
+TFLite interpreter or a traced `tf.function` runs a batch directly.
 The interpreter comes from LiteRT (`ai_edge_litert`) when installed, so serving
-a model never imports TensorFlow (0.1 s to load instead of seconds, ~600 MB less
-in the server); `tf.lite.Interpreter` is the fallback.
+a model never imports TensorFlow (load time and memory: README);
+`tf.lite.Interpreter` is the fallback.
 """
 
 from __future__ import annotations

@@ -17,8 +17,3 @@ def canonical_emotion(folder_name: str) -> str | None:
     name = folder_name.strip().lower()
     name = ALIASES.get(name, name)
     return name if name in EMOTIONS else None
-
-
-def label_index(emotion: str) -> int:
-    """Index of a canonical emotion name in the label order."""
-    return EMOTIONS.index(emotion)

@@ -11,15 +11,15 @@ Architecture (paper, Table 4 / ml-cvnets):
     layer3    MV2(c3) stride 2, MobileViT block(d0, L=2)
     layer4    MV2(c4) stride 2, MobileViT block(d1, L=4)
     layer5    MV2(c5) stride 2, MobileViT block(d2, L=3)
-    head      conv1x1(c6), global average pool, dense(classes)
+    head      conv1x1(head), global average pool, dense(classes)
+(widths c1..c5 and head per variant: `variants.VARIANTS`)
 
 Stride plan: five strides (stem, layer2, layer3, layer4, layer5). The paper
 uses 2 everywhere (total stride 32), so the maps entering the MobileViT blocks
 (input/8, /16, /32) must be divisible by the 2x2 patch: input a multiple of 64.
 `plan_strides` takes the first plan of `STRIDE_PLANS` whose three block maps
 are even and whose last map is at least 4 pixels (a 2x2 map is a single
-patch). On 2 CPU cores, (2, 1, 2, 2, 1) at 48 trains about 4x faster than
-(1, 1, 2, 2, 2) with the same final map size:
+patch); cheap early layers come first (training speeds: README, benchmarks/train_throughput.py):
 
     input  48: (2, 1, 2, 2, 1)  block maps 12, 6, 6
     input  64: (2, 2, 2, 2, 1)  block maps  8, 4, 4
@@ -98,7 +98,7 @@ def mobilevit_block(x, dim: int, depth: int, name: str, dropout: float = 0.0):
 def build_mobilevit(
     variant: str = "xxs",
     input_size: int = 48,
-    channels: int = 1,
+    input_channels: int = 1,
     num_classes: int = NUM_CLASSES,
     strides: Strides | None = None,
     dropout: float = 0.1,
@@ -114,19 +114,19 @@ def build_mobilevit(
         raise ValueError(f"Unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}.") from None
     strides = tuple(strides) if strides is not None else plan_strides(input_size)
     check_strides(input_size, strides)
-    c = cfg.channels
-    inputs = keras.Input((input_size, input_size, channels), name="image")
+    w = cfg.widths
+    inputs = keras.Input((input_size, input_size, input_channels), name="image")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)  # [0, 255] -> [0, 1]
-    x = _conv_bn(x, c[0], 3, strides[0], "stem")
-    x = inverted_residual(x, c[1], 1, cfg.expansion, "l1_mv2")
-    x = inverted_residual(x, c[2], strides[1], cfg.expansion, "l2_mv2a")
-    x = inverted_residual(x, c[2], 1, cfg.expansion, "l2_mv2b")
-    x = inverted_residual(x, c[2], 1, cfg.expansion, "l2_mv2c")
-    stages = zip(c[3:6], cfg.dims, cfg.depths, strides[2:])
+    x = _conv_bn(x, w.stem, 3, strides[0], "stem")
+    x = inverted_residual(x, w.layer1, 1, cfg.expansion, "l1_mv2")
+    x = inverted_residual(x, w.layer2, strides[1], cfg.expansion, "l2_mv2a")
+    x = inverted_residual(x, w.layer2, 1, cfg.expansion, "l2_mv2b")
+    x = inverted_residual(x, w.layer2, 1, cfg.expansion, "l2_mv2c")
+    stages = zip((w.layer3, w.layer4, w.layer5), cfg.dims, cfg.depths, strides[2:])
     for stage, (width, dim, depth, stride) in enumerate(stages, start=3):
         x = inverted_residual(x, width, stride, cfg.expansion, f"l{stage}_mv2")
         x = mobilevit_block(x, dim, depth, f"l{stage}_mvit", dropout)
-    x = _conv_bn(x, c[6], 1, 1, "head")
+    x = _conv_bn(x, w.head, 1, 1, "head")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probs")(x)

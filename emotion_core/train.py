@@ -106,7 +106,7 @@ def balanced_class_weights(labels: np.ndarray, num_classes: int = NUM_CLASSES) -
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, augmenter=None,
+def tf_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, augmenter=None,
                  shuffle: bool = False, seed: int = 0):
     """tf.data of (float32 (B, S, S, 1) in [0, 255], one-hot (B, 7)); augmentation per batch."""
     import tensorflow as tf
@@ -328,8 +328,8 @@ def _fit(run_dir: Path, config: TrainConfig, stop: _StopFlag, log: LogFn) -> Non
     log(f"train {len(train_idx)} images, validation {len(val_idx)}; skipped unreadable: {len(train_split.unreadable)}")
 
     augmenter = build_augmenter(config.augment, seed=config.seed) if config.augment.enabled else None
-    train_ds = make_dataset(images[train_idx], labels[train_idx], config.batch_size, augmenter, True, config.seed)
-    val_ds = make_dataset(images[val_idx], labels[val_idx], config.batch_size) if len(val_idx) else None
+    train_ds = tf_dataset(images[train_idx], labels[train_idx], config.batch_size, augmenter, True, config.seed)
+    val_ds = tf_dataset(images[val_idx], labels[val_idx], config.batch_size) if len(val_idx) else None
     steps = int(np.ceil(len(train_idx) / config.batch_size))
 
     state = runs.read_json(run_dir / "state.json", None)

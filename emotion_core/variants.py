@@ -10,7 +10,8 @@ patch). See `emotion_core.mobilevit` for the table of plans per input size.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import NamedTuple
 
 PATCH = 2  # patch height and width of every MobileViT block
 NUM_HEADS = 4
@@ -28,20 +29,32 @@ STRIDE_PLANS: tuple[Strides, ...] = (
 )
 
 
+class Widths(NamedTuple):
+    """Output channels of each stage."""
+
+    stem: int
+    layer1: int
+    layer2: int
+    layer3: int
+    layer4: int
+    layer5: int
+    head: int  # the 1x1 conv before pooling
+
+
 @dataclass(frozen=True)
 class VariantConfig:
     """Widths of one MobileViT variant (paper Table 4)."""
 
-    channels: tuple[int, int, int, int, int, int, int]  # stem, layer1..5, head conv
+    widths: Widths
     dims: tuple[int, int, int]  # transformer width of the three MobileViT blocks
     depths: tuple[int, int, int]  # transformer layers per MobileViT block
     expansion: int  # MV2 expansion ratio
 
 
 VARIANTS: dict[str, VariantConfig] = {
-    "xxs": VariantConfig((16, 16, 24, 48, 64, 80, 320), (64, 80, 96), (2, 4, 3), 2),
-    "xs": VariantConfig((16, 32, 48, 64, 80, 96, 384), (96, 120, 144), (2, 4, 3), 4),
-    "s": VariantConfig((16, 32, 64, 96, 128, 160, 640), (144, 192, 240), (2, 4, 3), 4),
+    "xxs": VariantConfig(Widths(16, 16, 24, 48, 64, 80, 320), (64, 80, 96), (2, 4, 3), 2),
+    "xs": VariantConfig(Widths(16, 32, 48, 64, 80, 96, 384), (96, 120, 144), (2, 4, 3), 4),
+    "s": VariantConfig(Widths(16, 32, 64, 96, 128, 160, 640), (144, 192, 240), (2, 4, 3), 4),
 }
 
 
@@ -80,8 +93,3 @@ def check_strides(input_size: int, strides: Strides) -> None:
             f"Strides {tuple(strides)} do not fit input {input_size}: every MobileViT block needs a "
             f"feature map divisible by the {PATCH}x{PATCH} patch."
         )
-
-
-def variant_table() -> dict[str, dict]:
-    """The variant config table as plain dicts (for docs and the UI)."""
-    return {name: asdict(cfg) for name, cfg in VARIANTS.items()}

@@ -274,3 +274,19 @@ def test_cross_split_duplicates_pairs_identical_pixels(data, tmp_path):
     train = load_split(data, "train", 48, cache_dir=tmp_path / "c")
     test = load_split(data, "test", 48, cache_dir=tmp_path / "c")
     assert cross_split_duplicates(train, test) == [("train/happy/happy_0000.png", "test/happy/leak.png")]
+
+
+def test_pixel_stats_per_class():
+    from emotion_core.data import SplitData, pixel_stats
+
+    images = np.zeros((3, 2, 2), np.uint8)
+    images[0] = [[0, 255], [255, 255]]  # angry: 1 dark, 3 bright
+    images[1] = 100
+    images[2] = 200  # both happy
+    rows, histograms = pixel_stats(SplitData("train", images, np.array([0, 3, 3]), ["a", "b", "c"]))
+    assert rows == [
+        {"emotion": "angry", "images": 1, "mean": 191.25, "std": pytest.approx(110.418, abs=1e-3),
+         "dark (<32) %": 25.0, "bright (>223) %": 75.0},
+        {"emotion": "happy", "images": 2, "mean": 150.0, "std": 50.0, "dark (<32) %": 0.0, "bright (>223) %": 0.0},
+    ]
+    assert set(histograms) == {"angry", "happy"} and histograms["happy"][100] == 0.5 and histograms["happy"].sum() == 1

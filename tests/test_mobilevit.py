@@ -13,7 +13,7 @@ PAPER_PARAMS = {"xxs": 1.3e6, "xs": 2.3e6, "s": 5.6e6}
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_parameter_count_matches_paper(variant):
-    model = build_mobilevit(variant, 256, channels=3, num_classes=1000, strides=(2, 2, 2, 2, 2))
+    model = build_mobilevit(variant, 256, input_channels=3, num_classes=1000, strides=(2, 2, 2, 2, 2))
     assert model.count_params() == pytest.approx(PAPER_PARAMS[variant], rel=0.05)
 
 
