@@ -18,7 +18,7 @@ st.caption("Allow camera access, press Start: faces get a box, the emotion and i
 run, pipeline = served_pipeline("live_model")
 
 # One processor per browser session and model; the pipeline itself is shared by all sessions.
-key = f"live_processor::{run.path}"
+key = f"live_processor::{run.path}::{pipeline.detector.kind}"
 if key not in st.session_state:
     st.session_state[key] = LiveProcessor(pipeline)
 processor: LiveProcessor = st.session_state[key]

@@ -16,19 +16,20 @@ def model_signature(model_dir: Path) -> str:
     return f"{model_file}:{model_file.stat().st_mtime_ns}" if model_file else ""
 
 
-@st.cache_resource(show_spinner="Loading the model...", max_entries=4)
-def _pipeline(model_dir: str, signature: str):
+@st.cache_resource(show_spinner="Loading the model...", max_entries=6)
+def _pipeline(model_dir: str, signature: str, detector: str, align: bool):
     from dashboard.live import SERVER_STATS
     from emotion_core.pipeline import EmotionPipeline
 
-    pipeline = EmotionPipeline.from_run(Path(model_dir))
+    pipeline = EmotionPipeline.from_run(Path(model_dir), detector=detector, align=align)
     SERVER_STATS.model_loaded()
     return pipeline
 
 
-def get_pipeline(model_dir: Path):
-    """The shared EmotionPipeline for `model_dir` (loaded once per server); ModelLoadError if unusable."""
-    return _pipeline(str(model_dir), model_signature(model_dir))
+def get_pipeline(model_dir: Path, detector: str, align: bool):
+    """The shared EmotionPipeline for `model_dir` and a detector (loaded once per server); ModelLoadError or
+    BlazeFaceUnavailable if unusable."""
+    return _pipeline(str(model_dir), model_signature(model_dir), detector, align)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the cache...")

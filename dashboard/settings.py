@@ -21,10 +21,15 @@ secrets.toml (all optional)::
     turn_urls = ["turn:turn.example.org:3478"]
     turn_ttl_s = 3600
 
+    [detector]
+    kind = "blazeface"                     # "blazeface" (default), "blazeface-full" or "haar"
+    align = true                           # turn each face so the eyes are level (BlazeFace only)
+
 Environment variables override: EMOTION_DATA_ROOTS (os.pathsep-separated),
 EMOTION_DATA_DEFAULT, EMOTION_RUNS_DIR, EMOTION_MODEL_DIR, EMOTION_ICE_SERVERS (JSON),
 EMOTION_LIVE_MAX_FPS, EMOTION_LIVE_MAX_WIDTH, EMOTION_ICE_TRANSPORT_POLICY, EMOTION_TURN_SECRET,
-EMOTION_TURN_URLS (comma-separated), EMOTION_TURN_TTL_S. `validate_settings()` checks them all.
+EMOTION_TURN_URLS (comma-separated), EMOTION_TURN_TTL_S, EMOTION_DETECTOR, EMOTION_ALIGN_FACES (true/false).
+`validate_settings()` checks them all.
 """
 
 from __future__ import annotations
@@ -81,6 +86,31 @@ def validate_settings() -> None:
     ice_servers()
     ice_transport_policy()
     turn_credentials()
+    detector_kind()
+    align_faces()
+
+
+def detector_kind() -> str:
+    """The face detector pages start with: EMOTION_DETECTOR or [detector] kind (see detect.DETECTORS)."""
+    from emotion_core.detect import DEFAULT_DETECTOR, DETECTORS
+
+    kind = os.environ.get("EMOTION_DETECTOR") or secret("detector", "kind", DEFAULT_DETECTOR)
+    if kind not in DETECTORS:
+        raise SettingsError(f"[detector] kind (or EMOTION_DETECTOR) must be one of {', '.join(DETECTORS)}; "
+                            f"got {kind!r:.40}.")
+    return kind
+
+
+def align_faces() -> bool:
+    """Whether face crops are turned so the eyes are level: EMOTION_ALIGN_FACES or [detector] align."""
+    from emotion_core.pipeline import ALIGN_BY_DEFAULT
+
+    raw = os.environ.get("EMOTION_ALIGN_FACES")
+    value: Any = secret("detector", "align", ALIGN_BY_DEFAULT) if raw is None else \
+        {"true": True, "1": True, "false": False, "0": False}.get(raw.strip().lower(), raw)
+    if not isinstance(value, bool):
+        raise SettingsError(f"[detector] align (or EMOTION_ALIGN_FACES) must be true or false; got {value!r:.40}.")
+    return value
 
 
 def _absolute(path: str | Path) -> Path:

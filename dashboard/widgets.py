@@ -49,17 +49,32 @@ def model_selector(key: str) -> RunInfo | None:
     return choices[index]
 
 
+def detector_selector(key: str) -> str:
+    """Choose the face detector; the configured one comes first."""
+    from emotion_core.detect import DETECTORS
+
+    kinds = list(DETECTORS)
+    return st.selectbox("Face detector", kinds, index=kinds.index(settings.detector_kind()), key=key,
+                        format_func=lambda k: f"{k}: {DETECTORS[k]}")
+
+
 def served_pipeline(key: str):
-    """Model selector plus the shared pipeline for it; stops the page with a message when none can be served."""
+    """Model and detector selectors plus the shared pipeline for them; stops the page with a message when
+    none can be served."""
     from dashboard.resources import get_pipeline
+    from emotion_core.blazeface import BlazeFaceUnavailable
     from emotion_core.export import ModelLoadError
 
-    run = model_selector(key)
+    left, right = st.columns(2)
+    with left:
+        run = model_selector(key)
     if run is None:
         st.stop()
+    with right:
+        detector = detector_selector(f"{key}_detector")
     try:
-        return run, get_pipeline(run.path)
-    except ModelLoadError as exc:
+        return run, get_pipeline(run.path, detector, settings.align_faces())
+    except (ModelLoadError, BlazeFaceUnavailable) as exc:
         st.error(f"This model cannot be served: {exc}")
         st.stop()
 

@@ -106,20 +106,46 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def image_inputs(paths: list[str]) -> list[str]:
+    """The files given, with every folder replaced by its image files (recursive, sorted)."""
+    from emotion_core.data import IMAGE_EXTENSIONS
+
+    found: list[str] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found += sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        else:
+            found.append(given)
+    return found
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from emotion_core.pipeline import EmotionPipeline, read_image
 
-    pipeline = EmotionPipeline.from_run(Path(args.run) if args.run else None)
+    pipeline = EmotionPipeline.from_run(Path(args.run) if args.run else None, detector=args.detector,
+                                        align=args.align)
     out_dir = Path(args.out)
     results_all = {}
     status = 0
-    names = annotated_names(args.images)
-    for image_path in args.images:
+    images = image_inputs(args.images)
+    if not images:
+        print("error: no image files found in the given folders", file=sys.stderr)
+        return 2
+    names = annotated_names(images)
+    for image_path in images:
         try:
             frame = read_image(image_path)
         except ValueError as exc:
             print(f"{image_path}: {exc}", file=sys.stderr)
             status = 1
+            continue
+        if args.cropped:  # the whole image is the face: nothing to draw
+            result = pipeline.process_cropped(frame)
+            results_all[image_path] = [result.to_dict()]
+            if not args.json:
+                print(f"{image_path}: {result.label} {result.probability:.2f}")
             continue
         results = pipeline.process(frame)
         results_all[image_path] = [r.to_dict() for r in results]
@@ -147,6 +173,8 @@ def annotated_names(paths: list[str]) -> dict[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     from emotion_core import options
     from emotion_core.data import DEFAULT_IMAGE_SIZE
+    from emotion_core.detect import DEFAULT_DETECTOR, DETECTORS
+    from emotion_core.pipeline import ALIGN_BY_DEFAULT
     from emotion_core.train import TrainConfig
 
     p = argparse.ArgumentParser(prog="python -m emotion_core", description="Facial emotion MobileViT: data, training, evaluation, export, prediction.")
@@ -185,8 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=cmd_export)
 
     pr = sub.add_parser("predict", help="detect faces and classify emotions in images")
-    pr.add_argument("images", nargs="+")
+    pr.add_argument("images", nargs="+", help="image files and folders (searched recursively)")
     pr.add_argument("--run", help="run directory (default: models/default)")
+    pr.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
+                    help="; ".join(f"{k}: {v}" for k, v in DETECTORS.items()))
+    pr.add_argument("--align", action=argparse.BooleanOptionalAction, default=ALIGN_BY_DEFAULT,
+                    help="turn each face so the eyes are level (BlazeFace detectors)")
+    pr.add_argument("--cropped", action="store_true",
+                    help="each image is one face (data-set images, crops from other tools): no detection")
     pr.add_argument("--out", default="predictions", help="folder for annotated images")
     pr.add_argument("--json", action="store_true", help="print results as JSON")
     pr.set_defaults(func=cmd_predict)

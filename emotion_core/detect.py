@@ -1,7 +1,9 @@
-"""Face detection with OpenCV's Haar cascade (frontal face default).
+"""Face detectors behind one interface: BlazeFace (default, `emotion_core.blazeface`) and OpenCV's Haar cascade.
 
-Detection runs on a downscaled gray copy of the frame (faster on large frames)
-and the boxes are mapped back to frame coordinates.
+`make_detector(kind)` builds one; every detector's `find(frame, gray, channel_order)`
+returns `Detection`s (box in frame pixels, eye keypoints when the detector gives them),
+largest first. The Haar cascade runs on a downscaled gray copy of the frame and maps
+its boxes back to frame coordinates.
 """
 
 from __future__ import annotations
@@ -9,11 +11,57 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 Box = tuple[int, int, int, int]  # x, y, width, height in frame pixels
+
+# Selectable everywhere a detector is used (settings [detector] kind, EMOTION_DETECTOR, pages, CLI).
+DETECTORS: dict[str, str] = {
+    "blazeface": "BlazeFace short range (MediaPipe): faces within about 2 m, tilted or dim faces too",
+    "blazeface-full": "BlazeFace full range: small faces far from the camera, slower",
+    "haar": "OpenCV Haar cascade: the original detector, upright frontal faces only",
+}
+DEFAULT_DETECTOR = "blazeface"
+
+
+@dataclass
+class Detection:
+    """One face: box in frame pixels, keypoints (6, 2) as (x, y) when the detector gives them, score."""
+
+    box: Box
+    keypoints: np.ndarray | None = None  # BlazeFace order: right eye, left eye, nose, mouth, right ear, left ear
+    score: float | None = None
+
+    @property
+    def eye_angle(self) -> float:
+        """Degrees the line through the eyes is turned from level (positive: the eye on the image's right is
+        lower); 0 without keypoints."""
+        if self.keypoints is None:
+            return 0.0
+        (x0, y0), (x1, y1) = sorted(self.keypoints[:2].tolist())  # left to right in the image
+        return float(np.degrees(np.arctan2(y1 - y0, x1 - x0)))
+
+
+class Detector(Protocol):
+    kind: str
+
+    def find(self, frame: np.ndarray, gray: np.ndarray, channel_order: str = "bgr") -> list[Detection]:
+        """Faces of `frame` (`gray` is the same frame in gray), largest first."""
+        ...
+
+
+def make_detector(kind: str = DEFAULT_DETECTOR) -> Detector:
+    """A detector by name (see DETECTORS); ValueError for an unknown name."""
+    if kind == "haar":
+        return FaceDetector()
+    if kind in ("blazeface", "blazeface-full"):
+        from emotion_core.blazeface import BlazeFaceDetector
+
+        return BlazeFaceDetector("full" if kind == "blazeface-full" else "short")
+    raise ValueError(f"Unknown face detector {kind!r}: choose one of {', '.join(DETECTORS)}.")
 
 
 @dataclass(frozen=True)
@@ -50,8 +98,19 @@ def to_gray(frame: np.ndarray, channel_order: str = "bgr") -> np.ndarray:
     raise ValueError(f"Unsupported frame shape {frame.shape}: expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4).")
 
 
+def to_rgb(frame: np.ndarray, channel_order: str = "bgr") -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a BGR/RGB(A) uint8 frame; gray and other dtypes come back as gray in 3 channels."""
+    frame = np.asarray(frame)
+    if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] in (3, 4):
+        rgb = frame[..., :3] if channel_order.lower() == "rgb" else frame[..., 2::-1]
+        return np.ascontiguousarray(rgb)
+    return np.repeat(to_gray(frame, channel_order)[..., None], 3, axis=2)
+
+
 class FaceDetector:
     """Haar cascade detector; thread-safe (each thread gets its own cascade instance)."""
+
+    kind = "haar"
 
     def __init__(self, config: DetectorConfig | None = None):
         self.config = config or DetectorConfig()
@@ -97,3 +156,6 @@ class FaceDetector:
 
     def detect(self, frame: np.ndarray, channel_order: str = "bgr") -> list[Box]:
         return self.detect_gray(to_gray(frame, channel_order))
+
+    def find(self, frame: np.ndarray, gray: np.ndarray, channel_order: str = "bgr") -> list[Detection]:
+        return [Detection(box) for box in self.detect_gray(gray)]

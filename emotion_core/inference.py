@@ -81,7 +81,7 @@ class Classifier:
     def from_tflite(cls, path: Path, num_threads: int = 2) -> "Classifier":
         """A TFLite interpreter; resized to each batch size, guarded by a lock (interpreters are not thread-safe)."""
         check_tflite_file(path)
-        interpreter = _make_interpreter(path, num_threads)
+        interpreter = make_interpreter(path, num_threads)
         interpreter.allocate_tensors()
         detail, out_detail = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
         shape = tuple(int(d) for d in detail["shape"])
@@ -171,7 +171,8 @@ def serving_options(config: dict) -> tuple[bool, float]:
     return flip, float(zoom)
 
 
-def _make_interpreter(path: Path, num_threads: int):
+def make_interpreter(path: Path, num_threads: int):
+    """A TFLite interpreter from LiteRT (TensorFlow's as the fallback); ModelLoadError when the file does not load."""
     try:
         from ai_edge_litert.interpreter import Interpreter  # type: ignore[import-not-found]
     except ImportError:

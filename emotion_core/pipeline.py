@@ -16,10 +16,12 @@ import cv2
 import numpy as np
 
 from emotion_core.data import resize_square
-from emotion_core.detect import Box, DetectorConfig, FaceDetector, to_gray
+from emotion_core.detect import DEFAULT_DETECTOR, Box, Detection, Detector, make_detector, to_gray
 from emotion_core.images import MAX_PIXELS, ImageRefused, check_image_bytes
 from emotion_core.inference import Classifier
 from emotion_core.labels import EMOTIONS
+
+ALIGN_BY_DEFAULT = True  # helps tilted faces, neutral on upright ones: benchmarks/detection.py, README
 
 # BGR colours per emotion for the overlay.
 EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
@@ -120,11 +122,21 @@ class FaceTracker:
         return len(self._tracks)
 
 
-def crop_face(gray: np.ndarray, box: Box, size: int, margin: float = 0.1) -> np.ndarray:
-    """Square (size, size) crop around `box` grown by `margin` per side; edges replicated past the border."""
+def crop_face(gray: np.ndarray, box: Box, size: int, margin: float = 0.1, angle: float = 0.0) -> np.ndarray:
+    """Square (size, size) crop around `box` grown by `margin` per side; edges replicated past the border.
+
+    A non-zero `angle` (degrees, as `Detection.eye_angle`) turns the crop about the box centre so the eyes
+    come out level.
+    """
     x, y, w, h = box
     side = max(w, h) * (1 + 2 * margin)
     cx, cy = x + w / 2, y + h / 2
+    if angle:
+        turn = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)  # (2, 3): rotate about the box centre
+        turn[:, 2] += (side / 2 - cx, side / 2 - cy)  # ...and move the centre to the middle of the crop
+        out = max(1, int(round(side)))
+        crop = cv2.warpAffine(gray, turn, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return resize_square(crop, size)
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
     x1, y1 = x0 + int(round(side)), y0 + int(round(side))
     H, W = gray.shape
@@ -138,36 +150,52 @@ def crop_face(gray: np.ndarray, box: Box, size: int, margin: float = 0.1) -> np.
 class EmotionPipeline:
     """Face detection + MobileViT classification of every face of a frame in one batch."""
 
-    def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, margin: float = 0.1):
+    def __init__(self, classifier: Classifier, detector: Detector | None = None, margin: float = 0.1,
+                 align: bool = False):
         self.classifier = classifier
-        self.detector = detector or FaceDetector()
+        self.detector = detector or make_detector()
         self.margin = margin
+        self.align = align  # turn each crop so the eyes are level (detectors with keypoints only)
 
     @classmethod
-    def from_run(cls, run_dir: Path | None = None, detector_config: DetectorConfig | None = None,
-                 prefer: str = "tflite") -> "EmotionPipeline":
-        """Load the model of a run directory (default: models/default)."""
-        return cls(Classifier.from_run(run_dir, prefer=prefer), FaceDetector(detector_config))
+    def from_run(cls, run_dir: Path | None = None, detector: str = DEFAULT_DETECTOR, prefer: str = "tflite",
+                 align: bool = False) -> "EmotionPipeline":
+        """Load the model of a run directory (default: models/default) with the named detector."""
+        return cls(Classifier.from_run(run_dir, prefer=prefer), make_detector(detector), align=align)
 
     def new_tracker(self, alpha: float = 0.4) -> FaceTracker:
         return FaceTracker(alpha=alpha)
 
-    def classify_gray(self, gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
-        """Probabilities (N, 7) for the boxes of a gray frame, all faces in one batch."""
+    def classify_gray(self, gray: np.ndarray, boxes: list[Box], angles: list[float] | None = None) -> np.ndarray:
+        """Probabilities (N, 7) for the boxes of a gray frame (crops turned by `angles`), all faces in one batch."""
         size = self.classifier.input_size
         if not boxes:
             return np.zeros((0, len(EMOTIONS)), np.float32)
-        crops = np.stack([crop_face(gray, b, size, self.margin) for b in boxes])  # (N, S, S) uint8
+        angles = angles or [0.0] * len(boxes)
+        crops = np.stack([crop_face(gray, b, size, self.margin, a) for b, a in zip(boxes, angles)])  # (N, S, S)
         return self.classifier.predict(crops.astype(np.float32)[..., None])  # (N, S, S, 1)
+
+    def process_cropped(self, frame: np.ndarray, channel_order: str = "bgr") -> FaceResult:
+        """The whole image classified as one face (data-set images, crops from other tools); no detection.
+
+        A non-square image is squared around its centre with its edges replicated, as a face crop would be.
+        """
+        gray = to_gray(frame, channel_order)
+        h, w = gray.shape
+        crop = crop_face(gray, (0, 0, w, h), self.classifier.input_size, margin=0.0)
+        probs = self.classifier.predict(crop.astype(np.float32)[None, ..., None])[0]  # (1, S, S, 1) -> (7,)
+        k = int(np.argmax(probs))
+        return FaceResult((0, 0, w, h), EMOTIONS[k], float(probs[k]), probs)
 
     def process(self, frame: np.ndarray, channel_order: str = "bgr", tracker: FaceTracker | None = None,
                 timings: Timings | None = None) -> list[FaceResult]:
         """Results for every face of a gray, BGR or RGB frame of any size (largest face first)."""
         start = time.perf_counter()
         gray = to_gray(frame, channel_order)
-        boxes = self.detector.detect_gray(gray)
+        faces: list[Detection] = self.detector.find(frame, gray, channel_order)
+        boxes = [f.box for f in faces]
         detected = time.perf_counter()
-        probs = self.classify_gray(gray, boxes)
+        probs = self.classify_gray(gray, boxes, [f.eye_angle for f in faces] if self.align else None)
         ids: list[int | None] = [None] * len(boxes)
         if tracker is not None:
             probs, ids = tracker.update(boxes, probs)  # type: ignore[assignment]

@@ -243,6 +243,25 @@ def test_photo_page_upload_face_and_corrupt(app_env):
     assert any("empty.png is empty" in e for e in errors)
 
 
+def test_photo_page_pre_cropped_faces_and_detector_choice(app_env):
+    from skimage import data
+
+    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[81:175, 178:272]
+    at = page("app_pages/6_Photo.py").run()
+    assert [s.value for s in at.selectbox if s.label == "Face detector"] == ["blazeface"]
+    uploader = at.get("file_uploader")[0]
+    uploader.upload("crop1.png", _png(face), "image/png")
+    uploader.upload("crop2.png", _png(cv2.resize(face, (48, 48))), "image/png").run()
+    at.toggle[0].set_value(True).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["file"]) == ["crop1.png", "crop2.png"]
+    assert set(table.columns) >= {"emotion", "probability", "happy", "sad"}
+    next(s for s in at.selectbox if s.label == "Face detector").set_value("haar").run()
+    at.toggle[0].set_value(False).run()
+    assert not at.exception and any("No face found" in w.value for w in at.warning)  # Haar misses the small crop
+
+
 def test_photo_page_refuses_a_decompression_bomb(app_env):
     from images_helpers import png_bomb
 

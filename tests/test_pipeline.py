@@ -57,10 +57,13 @@ def test_rgb_gray_and_bgra_frames_agree(pipeline, astronaut_bgr):
     gray = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2GRAY)
     bgra = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2BGRA)
     ref = pipeline.process(astronaut_bgr)[0]
-    for frame, order in ((rgb, "rgb"), (gray, "bgr"), (gray[..., None], "bgr"), (bgra, "bgr")):
+    for frame, order in ((rgb, "rgb"), (bgra, "bgr")):  # the same colours: the same face
         res = pipeline.process(frame, order)
         assert len(res) == 1 and res[0].box == ref.box
         assert np.allclose(res[0].probabilities, ref.probabilities, atol=1e-4)
+    for frame in (gray, gray[..., None]):  # BlazeFace sees gray in three channels: nearly the same box
+        res = pipeline.process(frame)
+        assert len(res) == 1 and iou(res[0].box, ref.box) > 0.8
 
 
 def test_many_faces_classified_in_one_batch(pipeline, astronaut_bgr):
@@ -184,3 +187,31 @@ def test_cli_predict_writes_annotated_image(trained_run, astronaut_bgr, tmp_path
     payload = json.loads(captured.out)
     assert len(payload[str(image)]) == 1 and "bad.png" in captured.err
     assert (tmp_path / "out" / "astronaut_annotated.png").is_file()
+
+
+def test_cli_predict_folders_cropped_faces_and_detectors(trained_run, astronaut_bgr, tmp_path, capsys):
+    import json
+
+    from emotion_core.cli import main
+
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    cv2.imwrite(str(folder / "a.png"), astronaut_bgr)
+    cv2.imwrite(str(folder / "sub" / "b.jpg"), astronaut_bgr[:, ::-1])
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden.png").write_bytes(b"x")
+    for detector in ("haar", "blazeface"):
+        assert main(["predict", str(folder), "--run", str(trained_run), "--out", str(tmp_path / detector),
+                     "--detector", detector, "--json"]) == 0
+        payload = json.loads(capsys.readouterr().out)
+        assert sorted(payload) == [str(folder / "a.png"), str(folder / "sub" / "b.jpg")]
+        assert all(len(faces) == 1 for faces in payload.values()), (detector, payload)
+    face = astronaut_bgr[81:175, 178:272]
+    cv2.imwrite(str(folder / "face.png"), face)
+    assert main(["predict", str(folder / "face.png"), "--cropped", "--run", str(trained_run), "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)[str(folder / "face.png")]
+    assert result["box"] == [0, 0, 94, 94] and abs(sum(result["probabilities"].values()) - 1) < 1e-4
+    assert main(["predict", str(tmp_path / "empty_dir_that_is_missing"), "--run", str(trained_run)]) == 1
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(tmp_path / "empty"), "--run", str(trained_run)]) == 2
+    assert "no image files found" in capsys.readouterr().err

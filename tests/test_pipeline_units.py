@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from emotion_core.pipeline import EmotionPipeline, FaceResult, FaceTracker, iou
+from emotion_core.detect import Detection
+from emotion_core.pipeline import EmotionPipeline, FaceResult, FaceTracker, crop_face, iou
 
 
 def test_iou_values():
@@ -81,11 +83,13 @@ def test_result_as_a_dict():
 
 
 class _FixedDetector:
+    kind = "fixed"
+
     def __init__(self, boxes):
         self.boxes = boxes
 
-    def detect_gray(self, gray):
-        return list(self.boxes)
+    def find(self, frame, gray, channel_order="bgr"):
+        return [Detection(b) for b in self.boxes]
 
 
 class _FixedClassifier:
@@ -146,3 +150,34 @@ def test_annotate_swaps_the_colour_for_rgb_frames_and_draws_floats_as_gray():
     thin = EmotionPipeline.annotate(np.zeros((120, 160, 3), np.uint8), [_result((40, 40, 60, 60))])
     width = lambda row: int((row == HAPPY_BGR).all(axis=1).sum())  # noqa: E731
     assert width(thick[500, 380:420]) == 7 and width(thin[70, 30:50]) == 3  # lines grow with the frame
+
+
+def test_a_pre_cropped_image_is_classified_whole():
+    classifier = _FixedClassifier([[0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1]])
+    pipeline = EmotionPipeline(classifier, _FixedDetector([(0, 0, 1, 1)]))
+    wide = np.zeros((10, 20), np.uint8)
+    wide[:, 10:] = 200
+    result = pipeline.process_cropped(wide)
+    assert (result.box, result.label, result.probability) == ((0, 0, 20, 10), "happy", pytest.approx(0.4))
+    (batch,) = classifier.batches
+    assert batch.shape == (1, 16, 16, 1)  # squared around the centre (edges replicated), no detection
+    assert batch[0, :, :8, 0].max() == 0 and batch[0, :, 8:, 0].min() == 200
+
+
+def test_alignment_turns_the_crop_only_when_asked():
+    class Tilted:
+        kind = "tilted"
+
+        def find(self, frame, gray, channel_order="bgr"):
+            return [Detection((10, 10, 30, 30), np.array([[15.0, 15.0], [35.0, 35.0]] + [[0.0, 0.0]] * 4))]
+
+    frame = np.zeros((60, 60), np.uint8)
+    frame[20:30, :] = 255  # a horizontal bar: turning the crop by 45 degrees changes it
+    crops = {}
+    for align in (False, True):
+        classifier = _FixedClassifier([[1, 0, 0, 0, 0, 0, 0]])
+        EmotionPipeline(classifier, Tilted(), align=align).process(frame)
+        crops[align] = classifier.batches[0][0, ..., 0]
+    assert np.array_equal(crops[False], crop_face(frame, (10, 10, 30, 30), 16, 0.1))
+    assert np.array_equal(crops[True], crop_face(frame, (10, 10, 30, 30), 16, 0.1, 45.0))
+    assert not np.array_equal(crops[False], crops[True])

@@ -12,7 +12,8 @@ from dashboard import settings
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
     for name in ("EMOTION_ICE_SERVERS", "EMOTION_LIVE_MAX_FPS", "EMOTION_LIVE_MAX_WIDTH", "EMOTION_ICE_TRANSPORT_POLICY",
-                 "EMOTION_TURN_SECRET", "EMOTION_TURN_URLS", "EMOTION_TURN_TTL_S"):
+                 "EMOTION_TURN_SECRET", "EMOTION_TURN_URLS", "EMOTION_TURN_TTL_S", "EMOTION_DETECTOR",
+                 "EMOTION_ALIGN_FACES"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -102,3 +103,25 @@ def test_shipped_config_turns_the_file_watcher_off():
     config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert config["server"]["fileWatcherType"] == "none"
     assert config["runner"]["postScriptGC"] is False
+
+
+def test_detector_and_alignment_defaults_and_environment(monkeypatch):
+    from emotion_core.pipeline import ALIGN_BY_DEFAULT
+
+    assert settings.detector_kind() == "blazeface" and settings.align_faces() is ALIGN_BY_DEFAULT
+    monkeypatch.setenv("EMOTION_DETECTOR", "haar")
+    monkeypatch.setenv("EMOTION_ALIGN_FACES", "false")
+    assert settings.detector_kind() == "haar" and settings.align_faces() is False
+    monkeypatch.setenv("EMOTION_ALIGN_FACES", " TRUE ")
+    assert settings.align_faces() is True
+    settings.validate_settings()
+
+
+@pytest.mark.parametrize("name, value, fragment", [
+    ("EMOTION_DETECTOR", "mtcnn", "must be one of blazeface, blazeface-full, haar; got 'mtcnn'"),
+    ("EMOTION_ALIGN_FACES", "maybe", "must be true or false; got 'maybe'"),
+])
+def test_bad_detector_settings_stop_the_app(monkeypatch, name, value, fragment):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(settings.SettingsError, match=fragment):
+        settings.validate_settings()
