@@ -11,8 +11,6 @@ the last finished epoch intact and is reported as interrupted.
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -44,7 +42,7 @@ class TrainConfig:
     epochs: int = option(30, "--epochs", "epochs to train", label="Epochs", minimum=1, maximum=1000)
     batch_size: int = option(64, "--batch-size", "images per step", label="Batch size", minimum=1, maximum=1024)
     learning_rate: float = option(1e-3, "--learning-rate", "peak learning rate", label="Learning rate",
-                                  minimum=1e-6, maximum=1.0)
+                                  minimum=1e-9, maximum=1.0)
     schedule: str = option("cosine", "--schedule", "cosine (with warm-up) or constant", label="Schedule",
                            choices=("cosine", "constant"))
     warmup_epochs: int = option(1, "--warmup-epochs", "epochs of linear warm-up (cosine only)", minimum=0,
@@ -136,103 +134,6 @@ def _learning_rate(config: TrainConfig, steps_per_epoch: int):
     )
 
 
-class _StopFlag:
-    """Set by SIGTERM/SIGINT (main thread only) or a STOP file; read by the recorder."""
-
-    def __init__(self, run_dir: Path):
-        self.run_dir = run_dir
-        self.event = threading.Event()
-        self._previous: dict[int, object] = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, lambda *_: self.event.set())
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-
-    def is_set(self) -> bool:
-        if not self.event.is_set() and runs.stop_requested(self.run_dir):
-            self.event.set()
-        return self.event.is_set()
-
-
-def _recorder_class():
-    import keras
-
-    from emotion_core.export import save_keras
-
-    class RunRecorder(keras.callbacks.Callback):
-        """Writes metrics, checkpoints, status and progress; early stopping; stop requests."""
-
-        def __init__(self, run_dir: Path, config: TrainConfig, state: dict, stop: _StopFlag,
-                     steps_per_epoch: int, log: LogFn):
-            super().__init__()
-            self.run_dir, self.config, self.state, self.stop = run_dir, config, state, stop
-            self.steps_per_epoch, self.log = steps_per_epoch, log
-            self.stopped_mid_epoch = False
-            self.early_stopped = False
-            self._epoch_start = 0.0
-            self._last_progress = 0.0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch_start = time.time()
-            self._write_progress(epoch, 0)
-
-        def on_train_batch_end(self, batch, logs=None):
-            if batch % 10 == 0 and self.stop.is_set():
-                self.stopped_mid_epoch = True
-                self.model.stop_training = True
-            now = time.time()
-            if now - self._last_progress > 2.0:
-                self._write_progress(self.state["epochs_done"], batch + 1, logs)
-                self._last_progress = now
-
-        def _write_progress(self, epoch: int, batch: int, logs=None) -> None:
-            runs.atomic_write_json(self.run_dir / "progress.json", {
-                "epoch": epoch + 1, "epochs": self.config.epochs, "batch": batch,
-                "batches": self.steps_per_epoch, "time": time.time(),
-                "logs": {k: float(v) for k, v in (logs or {}).items()},
-            })
-
-        def on_epoch_end(self, epoch, logs=None):
-            if self.stopped_mid_epoch:
-                return  # a partial epoch is not recorded; resume repeats it
-            logs = {k: float(v) for k, v in (logs or {}).items()}
-            lr = self.model.optimizer.learning_rate
-            row = {"epoch": epoch + 1, **logs, "learning_rate": float(np.asarray(lr)),
-                   "seconds": round(time.time() - self._epoch_start, 2)}
-            monitor = logs.get("val_accuracy", logs.get("accuracy", 0.0))
-            improved = monitor > self.state["best_value"]
-            # Checkpoints before the metrics row: a row never points at a model that is not on disk.
-            if improved:
-                self.state.update(best_value=monitor, best_epoch=epoch + 1, wait=0)
-                save_keras(self.model, self.run_dir / "best.keras")
-            else:
-                self.state["wait"] += 1
-            save_keras(self.model, self.run_dir / "last.keras")
-            # The metrics row is durable before the resume state moves past this epoch: a kill in
-            # between repeats the epoch on resume (its extra row is truncated) and never loses one.
-            runs.append_metrics_row(self.run_dir, row)
-            self.state["epochs_done"] = epoch + 1
-            runs.atomic_write_json(self.run_dir / "state.json", self.state)
-            runs.write_status(self.run_dir, RunState.RUNNING, epoch=epoch + 1, epochs=self.config.epochs,
-                              message=f"epoch {epoch + 1}/{self.config.epochs} done")
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch",))
-            self.log(f"epoch {epoch + 1}/{self.config.epochs}: {shown}{' (best)' if improved else ''}")
-            if self.config.patience and self.state["wait"] >= self.config.patience:
-                self.early_stopped = True
-                self.model.stop_training = True
-                self.log(f"early stopping: no validation improvement for {self.config.patience} epochs")
-            if self.stop.is_set():
-                self.model.stop_training = True
-
-    return RunRecorder
-
-
 def start_run(config: TrainConfig, runs_dir: Path | None = None, run_id: str | None = None) -> Path:
     """Create the run directory with config.json and a 'created' status; returns its path."""
     from emotion_core.variants import check_strides, plan_strides
@@ -287,7 +188,9 @@ def run_training(run_dir: Path, log: LogFn = print) -> Path:
         if runs.read_status(run_dir).get("state") == RunState.CREATED:
             runs.write_status(run_dir, RunState.FAILED, pid=None, message=message)
         raise runs.RunError(message)
-    stop = _StopFlag(run_dir)
+    from emotion_core.callbacks import StopFlag
+
+    stop = StopFlag(run_dir)
     try:
         (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
         stop.install()
@@ -303,10 +206,11 @@ def run_training(run_dir: Path, log: LogFn = print) -> Path:
     return run_dir
 
 
-def _fit(run_dir: Path, config: TrainConfig, stop: _StopFlag, log: LogFn) -> None:
+def _fit(run_dir: Path, config: TrainConfig, stop, log: LogFn) -> None:
     import keras
 
     from emotion_core.augment import build_augmenter
+    from emotion_core.callbacks import EarlyStopping, EpochRecorder, ProgressWriter, StopOnRequest
     from emotion_core.export import load_keras_model
     from emotion_core.mobilevit import build_mobilevit, compile_model
 
@@ -352,11 +256,14 @@ def _fit(run_dir: Path, config: TrainConfig, stop: _StopFlag, log: LogFn) -> Non
         log(f"MobileViT-{config.variant.upper()}: {model.count_params():,} parameters, strides {config.strides}")
 
     weights = balanced_class_weights(labels[train_idx]) if config.class_weights else None
-    recorder = _recorder_class()(run_dir, config, state, stop, steps, log)
+    stop_on_request = StopOnRequest(stop)
+    callbacks = [stop_on_request, ProgressWriter(run_dir, config.epochs, steps, state),
+                 EpochRecorder(run_dir, config.epochs, state, stop_on_request, log),
+                 EarlyStopping(config.patience, state, log)]
     if state["epochs_done"] < config.epochs and not (config.patience and state["wait"] >= config.patience):
         runs.write_status(run_dir, RunState.RUNNING, message="training")
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=state["epochs_done"],
-                  class_weight=weights, callbacks=[recorder], verbose=0, shuffle=False)
+                  class_weight=weights, callbacks=callbacks, verbose=0, shuffle=False)
     if stop.is_set():
         runs.write_status(run_dir, RunState.STOPPED, pid=None,
                           message=f"stopped after epoch {state['epochs_done']}; resume to continue")

@@ -57,7 +57,7 @@ def test_defaults_come_from_the_dataclass():
 
 @pytest.mark.parametrize("change, message", [
     ({"epochs": 0}, "epochs must be between 1 and 1000, got 0"),
-    ({"learning_rate": 0.0}, "learning_rate must be between 1e-06 and 1"),
+    ({"learning_rate": 0.0}, "learning_rate must be between 1e-09 and 1"),
     ({"val_fraction": 0.9}, "val_fraction must be between 0 and 0.5"),
     ({"variant": "m"}, "variant must be one of xxs, xs, s"),
     ({"schedule": "step"}, "schedule must be one of cosine, constant"),
