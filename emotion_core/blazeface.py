@@ -122,7 +122,7 @@ class BlazeFaceDetector:
 
     kind = "blazeface"
 
-    def __init__(self, model: str = "short", min_score: float = 0.5, iou_threshold: float = 0.3,
+    def __init__(self, model: str = "short", min_score: float = 0.45, iou_threshold: float = 0.3,
                  min_size: int = 8, num_threads: int = 1):
         if model not in MODELS:
             raise ValueError(f"Unknown BlazeFace model {model!r}: choose one of {', '.join(MODELS)}.")

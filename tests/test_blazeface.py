@@ -184,3 +184,33 @@ def test_eye_angle_without_keypoints_is_zero():
     assert level.eye_angle == 0.0
     tilted = Detection((0, 0, 10, 10), np.array([[3.0, 2.0], [7.0, 6.0]] + [[0.0, 0.0]] * 4))
     assert tilted.eye_angle == pytest.approx(45.0)
+
+
+@pytest.mark.parametrize("shape, dtype", [((1, 1), np.uint8), ((10, 10000), np.uint8), ((10000, 10), np.uint8),
+                                          ((10, 10000, 3), np.uint8), ((480, 640), np.uint8),
+                                          ((480, 640, 4), np.uint8), ((480, 640, 3), np.float32),
+                                          ((480, 640, 3), np.uint16), ((9, 9, 3), np.uint8)])
+def test_odd_frames_give_an_empty_result_not_a_crash(short, shape, dtype):
+    frame = np.zeros(shape, dtype)
+    gray = np.zeros(shape[:2], np.uint8)
+    assert short.find(frame, gray) == []
+
+
+def test_the_astronaut_in_odd_layouts_is_still_found(short, astronaut_rgb):
+    bgr = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR)
+    for frame, order in ((cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA), "bgr"), (bgr.astype(np.float32) / 255, "bgr"),
+                         (cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), "bgr")):
+        assert len(short.find(frame, None, order)) == 1
+
+
+def test_missing_or_corrupt_model_files_are_named(tmp_path, monkeypatch):
+    from emotion_core.export import ModelLoadError
+
+    monkeypatch.setattr(blazeface, "model_folder", lambda: tmp_path)
+    with pytest.raises(blazeface.BlazeFaceUnavailable, match=f"{tmp_path / 'face_detection_short_range.tflite'} is missing"):
+        BlazeFaceDetector("short")
+    (tmp_path / "face_detection_short_range.tflite").write_bytes(b"\0\0\0\0TFL3 but cut short")
+    with pytest.raises(ModelLoadError, match="Cannot load TFLite model .*face_detection_short_range.tflite"):
+        BlazeFaceDetector("short")
+    with pytest.raises(ValueError, match="Unknown BlazeFace model 'medium'"):
+        BlazeFaceDetector("medium")
