@@ -81,6 +81,15 @@ def face_frame(width: int = 640, height: int = 480, faces: int = 1) -> np.ndarra
     return frame
 
 
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """Terminate, then kill if it has not ended within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @contextlib.contextmanager
 def streamlit_server(env: dict[str, str] | None = None, port: int | None = None,
                      log_path: Path | None = None, timeout: float = 90,
@@ -110,11 +119,7 @@ def streamlit_server(env: dict[str, str] | None = None, port: int | None = None,
             time.sleep(0.5)
         yield url, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 20)
         if log_path:
             log.close()  # type: ignore[union-attr]
 

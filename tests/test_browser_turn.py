@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_harness import (browser_available, face_frame, free_port, launch_browser, start_live_video,
+from browser_harness import (browser_available, face_frame, free_port, launch_browser, start_live_video, stop_process,
                            streamlit_server, write_y4m)
 
 pytestmark = [
@@ -38,11 +38,7 @@ def coturn(tmp: Path, secret: str):
             time.sleep(0.2)
         yield port, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 10)
 
 
 def _server_env(tiny_data, trained_run, tmp: Path, turn_port: int, app_secret: str) -> dict[str, str]:
