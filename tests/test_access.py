@@ -263,3 +263,21 @@ def test_admin_unlock_hides_the_admin_form_and_training_is_visible_without_hide_
     at.sidebar.text_input[0].set_value("boss")
     at.sidebar.button[0].click().run()
     assert not at.sidebar.text_input  # unlocked: no admin form any more
+
+
+def test_the_forms_say_what_they_are_and_the_first_refusal_is_plain(env):
+    """What a visitor sees: the labels and keys of both forms, and no wait announced after one wrong try."""
+    at = home({"auth": {"password": "s3cret", "admin_password": "boss"}}).run()
+    (login,) = at.get("form")
+    assert login.proto.form.form_id == "login" and at.text_input[0].form_id == "login"
+    assert [t.label for t in at.text_input] == ["Team password"] and [b.label for b in at.button] == ["Enter"]
+    at.text_input[0].set_value("nope")
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["Wrong password."]
+    assert len(at.session_state["_auth_session_id"]) == 16  # 8 random bytes as hex, one per browser session
+    at.text_input[0].set_value("s3cret")
+    at.button[0].click().run()
+    (expander,) = at.sidebar.expander
+    assert expander.label == "Admin"
+    assert [(t.label, t.key) for t in at.sidebar.text_input] == [("Admin password", "admin_pw")]
+    assert [(b.label, b.key) for b in at.sidebar.button] == [("Unlock", "admin_unlock")]
