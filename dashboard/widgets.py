@@ -62,8 +62,7 @@ def served_pipeline(key: str):
     """Model and detector selectors plus the shared pipeline for them; stops the page with a message when
     none can be served."""
     from dashboard.resources import get_pipeline
-    from emotion_core.blazeface import BlazeFaceUnavailable
-    from emotion_core.export import ModelLoadError
+    from emotion_core.export import ModelLoadError  # BlazeFaceUnavailable is one too
 
     left, right = st.columns(2)
     with left:
@@ -74,7 +73,7 @@ def served_pipeline(key: str):
         detector = detector_selector(f"{key}_detector")
     try:
         return run, get_pipeline(run.path, detector, settings.align_faces())
-    except (ModelLoadError, BlazeFaceUnavailable) as exc:
+    except ModelLoadError as exc:
         st.error(f"This model cannot be served: {exc}")
         st.stop()
 

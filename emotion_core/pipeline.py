@@ -40,6 +40,12 @@ class FaceResult:
     probabilities: np.ndarray
     track_id: int | None = None
 
+    @classmethod
+    def from_probs(cls, box: Box, probs: np.ndarray, track_id: int | None = None) -> "FaceResult":
+        """The result for one face: its most probable label."""
+        k = int(np.argmax(probs))
+        return cls(box, EMOTIONS[k], float(probs[k]), probs, track_id)
+
     def to_dict(self) -> dict:
         return {
             "box": [int(v) for v in self.box], "label": self.label, "probability": float(self.probability),
@@ -151,7 +157,7 @@ class EmotionPipeline:
     """Face detection + MobileViT classification of every face of a frame in one batch."""
 
     def __init__(self, classifier: Classifier, detector: Detector | None = None, margin: float = 0.1,
-                 align: bool = False):
+                 align: bool = ALIGN_BY_DEFAULT):
         self.classifier = classifier
         self.detector = detector or make_detector()
         self.margin = margin
@@ -159,7 +165,7 @@ class EmotionPipeline:
 
     @classmethod
     def from_run(cls, run_dir: Path | None = None, detector: str = DEFAULT_DETECTOR, prefer: str = "tflite",
-                 align: bool = False) -> "EmotionPipeline":
+                 align: bool = ALIGN_BY_DEFAULT) -> "EmotionPipeline":
         """Load the model of a run directory (default: models/default) with the named detector."""
         return cls(Classifier.from_run(run_dir, prefer=prefer), make_detector(detector), align=align)
 
@@ -184,8 +190,7 @@ class EmotionPipeline:
         h, w = gray.shape
         crop = crop_face(gray, (0, 0, w, h), self.classifier.input_size, margin=0.0)
         probs = self.classifier.predict(crop.astype(np.float32)[None, ..., None])[0]  # (1, S, S, 1) -> (7,)
-        k = int(np.argmax(probs))
-        return FaceResult((0, 0, w, h), EMOTIONS[k], float(probs[k]), probs)
+        return FaceResult.from_probs((0, 0, w, h), probs)
 
     def process(self, frame: np.ndarray, channel_order: str = "bgr", tracker: FaceTracker | None = None,
                 timings: Timings | None = None) -> list[FaceResult]:
@@ -204,11 +209,7 @@ class EmotionPipeline:
             timings.detect_ms = (detected - start) * 1000
             timings.classify_ms = (done - detected) * 1000
             timings.total_ms = (done - start) * 1000
-        results = []
-        for box, p, tid in zip(boxes, probs, ids):
-            k = int(np.argmax(p))
-            results.append(FaceResult(box, EMOTIONS[k], float(p[k]), p, tid))
-        return results
+        return [FaceResult.from_probs(box, p, tid) for box, p, tid in zip(boxes, probs, ids)]
 
     @staticmethod
     def annotate(frame: np.ndarray, results: list[FaceResult], channel_order: str = "bgr") -> np.ndarray:
