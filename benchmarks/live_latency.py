@@ -1,6 +1,6 @@
 """Per-frame latency of the live pipeline at 640x480 with 1 and 4 faces, per variant.
 
-Stages: detect (Haar), classify (all faces in one TFLite batch), annotate, total;
+Stages: detect (the default detector, BlazeFace), classify (all faces in one TFLite batch), annotate, total;
 median and p95 over --frames frames. Variants use random weights (latency does
 not depend on them) unless --run names a trained model. When the PyPI `fer`
 package is importable (`pip install --no-deps fer`), its FER detector runs on
