@@ -106,68 +106,126 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def image_inputs(paths: list[str]) -> list[str]:
-    """The files given, with every folder replaced by its image files (recursive, sorted)."""
+def media_inputs(paths: list[str]) -> list[str]:
+    """The files given, with every folder replaced by its image and video files (recursive, sorted, hidden
+    files and folders skipped)."""
     from emotion_core.data import IMAGE_EXTENSIONS
+    from emotion_core.video import VIDEO_EXTENSIONS
 
+    wanted = IMAGE_EXTENSIONS | set(VIDEO_EXTENSIONS)
     found: list[str] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found += sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+            found += sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted
                             and not any(part.startswith(".") for part in p.relative_to(path).parts))
         else:
             found.append(given)
     return found
 
 
+def is_video(path: str) -> bool:
+    from emotion_core.video import VIDEO_EXTENSIONS
+
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    from emotion_core.pipeline import EmotionPipeline, read_image
+    from emotion_core import atomic
+    from emotion_core.face_table import CLI_COLUMNS, csv_text
+
+    inputs = media_inputs(args.inputs)
+    if not inputs:
+        print("error: no image or video files found in the given folders", file=sys.stderr)
+        return 2
+    if args.cropped and any(map(is_video, inputs)):
+        print("error: --cropped is for images that are face crops; videos are analysed with face detection "
+              "(leave out --cropped or the videos)", file=sys.stderr)
+        return 2
+    from emotion_core.pipeline import EmotionPipeline
 
     pipeline = EmotionPipeline.from_run(Path(args.run) if args.run else None, detector=args.detector,
                                         align=args.align)
-    out_dir = Path(args.out)
-    results_all = {}
+    names = annotated_names(inputs)
+    results: dict[str, object] = {}
+    rows: list[tuple] = []
     status = 0
-    images = image_inputs(args.images)
-    if not images:
-        print("error: no image files found in the given folders", file=sys.stderr)
-        return 2
-    names = annotated_names(images)
-    for image_path in images:
+    for path in inputs:
         try:
-            frame = read_image(image_path)
-        except ValueError as exc:
-            print(f"{image_path}: {exc}", file=sys.stderr)
+            if is_video(path):
+                results[path] = _predict_video(pipeline, path, Path(args.out) / names[path], args, rows)
+            else:
+                results[path] = _predict_image(pipeline, path, Path(args.out) / names[path], args, rows)
+        except ValueError as exc:  # ImageRefused, VideoRefused: this input only
+            print(f"{path}: {exc}", file=sys.stderr)
             status = 1
-            continue
-        if args.cropped:  # the whole image is the face: nothing to draw
-            result = pipeline.process_cropped(frame)
-            results_all[image_path] = [result.to_dict()]
-            if not args.json:
-                print(f"{image_path}: {result.label} {result.probability:.2f}")
-            continue
-        results = pipeline.process(frame)
-        results_all[image_path] = [r.to_dict() for r in results]
-        out_dir.mkdir(parents=True, exist_ok=True)
-        annotated_path = out_dir / names[image_path]
-        import cv2
-        cv2.imwrite(str(annotated_path), pipeline.annotate(frame, results))
+    if args.csv:
+        atomic.write_bytes(args.csv, csv_text(rows, CLI_COLUMNS).encode())
         if not args.json:
-            print(f"{image_path}: {len(results)} face(s) -> {annotated_path}")
-            for i, r in enumerate(results):
-                x, y, w, h = r.box
-                print(f"  face {i}: box ({x}, {y}, {w}, {h})  {r.label} {r.probability:.2f}")
+            print(f"{len(rows)} face row(s) -> {args.csv}")
     if args.json:
-        print(json.dumps(results_all, indent=2))
+        print(json.dumps(results, indent=2))
     return status
 
 
+def _predict_image(pipeline, path: str, annotated: Path, args: argparse.Namespace, rows: list[tuple]) -> list[dict]:
+    """One image: faces printed (unless --json), rows added, the annotated copy written; the faces as dicts."""
+    import cv2
+
+    from emotion_core.face_table import face_values
+    from emotion_core.pipeline import read_image
+
+    frame = read_image(path)
+    if args.cropped:  # the whole image is the face: nothing to draw
+        faces = [pipeline.process_cropped(frame)]
+        if not args.json:
+            print(f"{path}: {faces[0].label} {faces[0].probability:.2f}")
+    else:
+        faces = pipeline.process(frame)
+        annotated.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(annotated), pipeline.annotate(frame, faces))
+        if not args.json:
+            print(f"{path}: {len(faces)} face(s) -> {annotated}")
+            for i, r in enumerate(faces):
+                x, y, w, h = r.box
+                print(f"  face {i}: box ({x}, {y}, {w}, {h})  {r.label} {r.probability:.2f}")
+    rows += [(path, None, None, *face_values(f)) for f in faces]
+    return [f.to_dict() for f in faces]
+
+
+def _predict_video(pipeline, path: str, annotated: Path, args: argparse.Namespace, rows: list[tuple]) -> dict:
+    """One video: progress on stderr, a summary line, rows added, the annotated MP4 written; the analysis as a dict."""
+    from emotion_core.video_analysis import analyse_video
+
+    annotated.parent.mkdir(parents=True, exist_ok=True)
+    report = _progress_printer(Path(path).name[:24])
+    result = analyse_video(path, pipeline, every=args.every, annotated=annotated,
+                           progress=lambda p: report(p.frames_done, max(p.frames_total, p.frames_done)))
+    rows += [(path, *row) for row in result.rows]
+    if result.problem:
+        print(f"{path}: warning: {result.problem}", file=sys.stderr)
+    if not args.json:
+        tracks = result.tracks()
+        people = "; ".join(f"track {t.track} {t.dominant} {t.share:.0%} of {t.frames}" for t in tracks[:5])
+        print(f"{path}: {result.frames_read} frames, {result.frames_analysed} analysed in {result.seconds:.1f} s, "
+              f"{len(tracks)} track(s){': ' + people if people else ''}"
+              + (f" -> {result.annotated_path}" if result.annotated_path else ""))
+    return result.to_json()
+
+
 def annotated_names(paths: list[str]) -> dict[str, str]:
-    """Output file name per input: `x_annotated.png`; `x_jpg_annotated.png` when two inputs share the stem x."""
+    """Output file name per input: `x_annotated.png` (`.mp4` for videos); `x_jpg_annotated.png` when two inputs
+    share the stem x."""
     stems = [Path(p).stem for p in paths]
     return {p: (f"{Path(p).stem}_{Path(p).suffix.lstrip('.')}" if stems.count(Path(p).stem) > 1 else Path(p).stem)
-            + "_annotated.png" for p in paths}
+            + ("_annotated.mp4" if is_video(p) else "_annotated.png") for p in paths}
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,8 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", help="output directory (default: the run directory)")
     ex.set_defaults(func=cmd_export)
 
-    pr = sub.add_parser("predict", help="detect faces and classify emotions in images")
-    pr.add_argument("images", nargs="+", help="image files and folders (searched recursively)")
+    pr = sub.add_parser("predict", help="detect faces and classify emotions in images and videos")
+    pr.add_argument("inputs", nargs="+", metavar="INPUT",
+                    help="image files, video files (mp4, mov, webm, avi, mkv) and folders (searched recursively)")
     pr.add_argument("--run", help="run directory (default: models/default)")
     pr.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
                     help="; ".join(f"{k}: {v}" for k, v in DETECTORS.items()))
@@ -221,7 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="turn each face so the eyes are level (BlazeFace detectors)")
     pr.add_argument("--cropped", action="store_true",
                     help="each image is one face (data-set images, crops from other tools): no detection")
-    pr.add_argument("--out", default="predictions", help="folder for annotated images")
+    pr.add_argument("--every", type=positive_int, default=1, metavar="N",
+                    help="videos: analyse every Nth frame (default 1: every frame)")
+    pr.add_argument("--out", default="predictions", help="folder for annotated images and MP4 videos")
+    pr.add_argument("--csv", metavar="FILE", help="write one row per face (per analysed frame for videos)")
     pr.add_argument("--json", action="store_true", help="print results as JSON")
     pr.set_defaults(func=cmd_predict)
     return p

@@ -13,6 +13,7 @@ from emotion_core.pipeline import FaceResult
 FACE_COLUMNS: tuple[str, ...] = ("track", "x", "y", "w", "h", "label", "probability", *EMOTIONS)
 VIDEO_COLUMNS: tuple[str, ...] = ("frame", "time_s", *FACE_COLUMNS)
 PHOTO_COLUMNS: tuple[str, ...] = ("file", "face", *FACE_COLUMNS[1:])
+CLI_COLUMNS: tuple[str, ...] = ("source", *VIDEO_COLUMNS)  # images leave frame, time_s and track empty
 
 
 def face_values(result: FaceResult, scale: float = 1.0) -> tuple:

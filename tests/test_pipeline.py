@@ -214,4 +214,4 @@ def test_cli_predict_folders_cropped_faces_and_detectors(trained_run, astronaut_
     assert main(["predict", str(tmp_path / "empty_dir_that_is_missing"), "--run", str(trained_run)]) == 1
     (tmp_path / "empty").mkdir()
     assert main(["predict", str(tmp_path / "empty"), "--run", str(trained_run)]) == 2
-    assert "no image files found" in capsys.readouterr().err
+    assert "no image or video files found" in capsys.readouterr().err
