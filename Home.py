@@ -83,6 +83,8 @@ PAGE_TEXT = {
     "app_pages/4_Evaluation.py": ("Evaluation", ":material/grid_on:", "Confusion matrices, per-class metrics, mistakes, comparisons."),
     "app_pages/5_Live.py": ("Live", ":material/videocam:", "Your webcam through face detection and MobileViT."),
     "app_pages/6_Photo.py": ("Photo", ":material/photo_camera:", "Upload photos instead of using a webcam."),
+    "app_pages/7_Video.py": ("Video", ":material/movie:", "Analyse a video file: emotions over time per person, "
+                             "annotated video, CSV and JSON downloads."),
 }
 
 

@@ -83,3 +83,24 @@ def probability_timeline(history: list[dict[str, float]]) -> go.Figure:
         fig.add_scatter(y=[h.get(emotion, 0.0) for h in history], mode="lines", name=emotion)
     fig.update_layout(yaxis_range=[0, 1], xaxis_title="frame", height=300, margin=dict(t=10, b=10))
     return fig
+
+
+def track_timeline(times: np.ndarray, probs: np.ndarray, title: str = "") -> go.Figure:
+    """The 7 probabilities of one tracked face over the video's time; probs (N, 7) in EMOTIONS order."""
+    fig = go.Figure()
+    for k, emotion in enumerate(EMOTIONS):
+        fig.add_scatter(x=times, y=probs[:, k], mode="lines", name=emotion)
+    fig.update_layout(title=title, yaxis_range=[0, 1], xaxis_title="time (s)", yaxis_title="probability",
+                      height=340, margin=dict(t=40, b=10))
+    return fig
+
+
+def emotion_shares(shares: dict[str, dict[str, float]]) -> go.Figure:
+    """Stacked horizontal bars: per track (key), the share of its frames each emotion was the top label."""
+    names = list(shares)
+    fig = go.Figure()
+    for emotion in EMOTIONS:
+        fig.add_bar(name=emotion, y=names, x=[shares[n].get(emotion, 0.0) for n in names], orientation="h")
+    fig.update_layout(barmode="stack", xaxis_range=[0, 1], xaxis_tickformat=".0%", xaxis_title="share of frames",
+                      height=120 + 40 * len(names), margin=dict(t=10, b=10))
+    return fig

@@ -49,8 +49,8 @@ class VideoProgress:
 
 @dataclass
 class TrackSummary:
-    """One person: frames seen (analysed frames with this track), dominant emotion and its share of those
-    frames, mean probabilities."""
+    """One person: frames seen (analysed frames with this track), the share of those frames each emotion
+    was the top label (`shares`), the dominant one and its share, mean probabilities."""
 
     track: int
     frames: int
@@ -58,6 +58,7 @@ class TrackSummary:
     last_s: float
     dominant: str
     share: float
+    shares: dict[str, float]
     mean: dict[str, float]
 
     def to_dict(self) -> dict:
@@ -87,12 +88,18 @@ class VideoAnalysis:
         summaries = []
         for track, rows in by_track.items():
             labels = [r[7] for r in rows]
-            dominant = max(EMOTIONS, key=labels.count)
+            shares = {e: labels.count(e) / len(rows) for e in EMOTIONS}
+            dominant = max(EMOTIONS, key=shares.__getitem__)
             mean = np.mean([r[_PROBS] for r in rows], axis=0)  # (7,)
-            summaries.append(TrackSummary(track, len(rows), rows[0][1], rows[-1][1], dominant,
-                                          labels.count(dominant) / len(rows),
-                                          {e: round(float(p), 4) for e, p in zip(EMOTIONS, mean)}))
+            summaries.append(TrackSummary(track, len(rows), rows[0][1], rows[-1][1], dominant, shares[dominant],
+                                          shares, {e: round(float(p), 4) for e, p in zip(EMOTIONS, mean)}))
         return sorted(summaries, key=lambda s: (-s.frames, s.track))
+
+    def track_series(self, track: int) -> tuple[np.ndarray, np.ndarray]:
+        """Times (N,) and probabilities (N, 7) of one track, in frame order."""
+        rows = [r for r in self.rows if r[2] == track]
+        return (np.array([r[1] for r in rows], np.float64),
+                np.array([r[_PROBS] for r in rows], np.float32).reshape(len(rows), len(EMOTIONS)))
 
     def row_dicts(self) -> list[dict]:
         return [dict(zip(VIDEO_COLUMNS, row)) for row in self.rows]

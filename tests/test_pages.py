@@ -80,7 +80,7 @@ print("ok", len(scripts))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip().splitlines()[-1] == "ok 7"
+    assert out.stdout.strip().splitlines()[-1] == "ok 8"
 
 
 def test_home_without_data_or_model(monkeypatch, tmp_path):

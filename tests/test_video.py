@@ -167,3 +167,14 @@ def test_mp4_writer_makes_even_sizes_and_increasing_times(tmp_path):
     assert times == sorted(set(times))  # a clock that went back is nudged forward, never repeated
     Mp4Writer(tmp_path / "empty.mp4").close()
     assert not (tmp_path / "empty.mp4").exists()
+
+
+def test_track_series_and_shares(clips, pipeline):
+    result = analyse_video(clips["one"], pipeline, every=5)
+    (track,) = result.tracks()
+    times, probs = result.track_series(track.track)
+    assert times.tolist() == pytest.approx([i / 30 for i in range(0, 45, 5)], abs=1e-3) and probs.shape == (9, 7)
+    assert sum(track.shares.values()) == pytest.approx(1) and track.shares[track.dominant] == track.share
+    assert track.mean == pytest.approx(dict(zip(EMOTIONS, probs.mean(axis=0))), abs=1e-3)
+    empty_times, empty_probs = result.track_series(99)
+    assert empty_times.shape == (0,) and empty_probs.shape == (0, 7)

@@ -19,13 +19,15 @@ def astronaut_head(side: int) -> np.ndarray:
 
 
 def moving_faces(frames: int, width: int = 640, height: int = 480, faces: int = 1, side: int = 220) -> list[np.ndarray]:
-    """BGR frames with `faces` astronaut heads side by side, drifting right one pixel a frame."""
+    """BGR frames with `faces` astronaut heads side by side, drifting a pixel a frame (right, then back)."""
     head = astronaut_head(side)
+    room = max(1, width - (10 + faces * side + (faces - 1) * 40))  # pixels the row of heads can move
     out = []
     for i in range(frames):
         frame = np.full((height, width, 3), 50, np.uint8)
+        drift = room - abs(i % (2 * room) - room)  # 0, 1, ... room, room - 1, ... 0
         for k in range(faces):
-            x = 10 + k * (side + 40) + i
+            x = 10 + k * (side + 40) + drift
             frame[(height - side) // 2:(height - side) // 2 + side, x:x + side] = head
         out.append(frame)
     return out
