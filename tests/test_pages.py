@@ -256,7 +256,7 @@ def test_photo_page_pre_cropped_faces_and_detector_choice(app_env):
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert list(table["file"]) == ["crop1.png", "crop2.png"]
-    assert set(table.columns) >= {"emotion", "probability", "happy", "sad"}
+    assert set(table.columns) >= {"label", "probability", "happy", "sad"}
     next(s for s in at.selectbox if s.label == "Face detector").set_value("haar").run()
     at.toggle[0].set_value(False).run()
     assert not at.exception and any("No face found" in w.value for w in at.warning)  # Haar misses the small crop
@@ -292,3 +292,32 @@ def test_evaluation_shows_images_only_from_inside_the_data_roots(app_env, tmp_pa
     at = page("app_pages/4_Evaluation.py").run()
     assert not any("outside the configured data roots" in c.value for c in at.caption)
     assert len(at.get("image")) == 1  # the misclassified gallery
+
+
+def test_photo_page_downloads_annotated_images_and_the_faces_table(app_env, monkeypatch):
+    import csv
+    import json
+
+    from skimage import data
+
+    from download_helpers import capture_downloads
+    from emotion_core.face_table import PHOTO_COLUMNS
+
+    downloaded = capture_downloads(monkeypatch)
+    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    at = page("app_pages/6_Photo.py").run()
+    uploader = at.get("file_uploader")[0]
+    uploader.upload("one.png", _png(face), "image/png")
+    uploader.upload("two.png", _png(face[:, ::-1]), "image/png").run()
+    assert not at.exception, at.exception
+    for index, original in enumerate((face, face[:, ::-1])):
+        png = cv2.imdecode(np.frombuffer(downloaded(at, "Download annotated image", index), np.uint8), cv2.IMREAD_COLOR)
+        assert png.shape == face.shape and 0.5 < np.abs(png.astype(int) - original).mean() < 20  # boxes drawn
+    rows = list(csv.DictReader(io.StringIO(downloaded(at, "Download faces (CSV)").decode())))
+    assert tuple(rows[0]) == PHOTO_COLUMNS and [r["file"] for r in rows] == ["one.png", "two.png"]
+    assert [r["face"] for r in rows] == ["1", "1"] and all(r["label"] for r in rows)
+    as_json = json.loads(downloaded(at, "Download faces (JSON)"))
+    assert [r["file"] for r in as_json] == ["one.png", "two.png"] and as_json[0]["x"] == int(rows[0]["x"])
+    at.toggle[0].set_value(True).run()  # pre-cropped: one row per image, downloads too
+    rows = list(csv.DictReader(io.StringIO(downloaded(at, "Download faces (CSV)").decode())))
+    assert [(r["file"], r["x"], r["y"]) for r in rows] == [("one.png", "0", "0"), ("two.png", "0", "0")]

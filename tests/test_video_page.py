@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import gc
+import io
+import json
 import time
 from pathlib import Path
 
@@ -10,6 +13,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.session_files import SessionFolder
+from emotion_core.face_table import VIDEO_COLUMNS
+from emotion_core.video import VideoReader
+from tests.download_helpers import capture_downloads
 from tests.video_helpers import moving_faces, write_clip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +46,8 @@ def uploaded(at: AppTest, name: str, data: bytes, mime: str = "video/mp4") -> Ap
     return at
 
 
-def test_a_video_is_analysed_in_the_background_with_results_and_downloads(served, tmp_path):
+def test_a_video_is_analysed_in_the_background_with_results_and_downloads(served, tmp_path, monkeypatch):
+    downloaded = capture_downloads(monkeypatch)
     clip = write_clip(tmp_path / "talk.mp4", moving_faces(20, faces=2, side=260))
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not at.exception, at.exception
@@ -56,6 +63,11 @@ def test_a_video_is_analysed_in_the_background_with_results_and_downloads(served
     downloads = {d.label for d in at.get("download_button")}
     assert downloads == {"Download CSV", "Download JSON", "Download annotated MP4"}
     assert len(at.get("plotly_chart")) == 2 and at.get("video")
+    rows = list(csv.DictReader(io.StringIO(downloaded(at, "Download CSV").decode())))
+    assert tuple(rows[0]) == VIDEO_COLUMNS and len(rows) == 20 and {r["track"] for r in rows} == {"0", "1"}
+    assert json.loads(downloaded(at, "Download JSON"))["settings"]["every"] == 2
+    (tmp_path / "back.mp4").write_bytes(downloaded(at, "Download annotated MP4"))
+    assert sum(1 for _ in VideoReader(tmp_path / "back.mp4")) == 10
     job = at.session_state["video_job"]
     assert job.snapshot().result.source == "talk.mp4" and job.folder.is_dir()
     at.selectbox(key="video_track").set_value(1).run()  # the other person's timeline
