@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
@@ -9,11 +11,13 @@ from dashboard import settings
 from dashboard.charts import probability_bars, probability_timeline
 from dashboard.connection import ConnectionWatch, server_ice_state
 from dashboard.live import LiveProcessor
+from dashboard.session_files import session_folder
 from dashboard.widgets import served_pipeline
 
 st.title("Live")
 st.caption("Allow camera access, press Start: faces get a box, the emotion and its probability. "
-           "Video is processed on this server; nothing is stored.")
+           "Video is processed on this server; nothing is stored unless you press Record (kept only for this "
+           "browser session, for you to download).")
 
 run, pipeline = served_pipeline("live_model")
 
@@ -64,3 +68,52 @@ def live_stats() -> None:
 
 
 live_stats()
+
+
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def start_recording() -> None:
+    """Button callback: a new recording in this session's folder (the previous one's files go)."""
+    if processor.recording is not None:
+        processor.stop_recording()
+        shutil.rmtree(processor.recording.folder, ignore_errors=True)  # one recording kept per session
+    files = session_folder()
+    processor.start_recording(files.new_folder("recording"), settings.max_recording_seconds())
+    files.on_close(processor.stop_recording)
+
+
+@st.fragment(run_every=1.0)
+def recording_panel() -> None:
+    """Record / Stop and the indicator; one full rerun when a recording ends, so its downloads appear."""
+    rec = processor.recording
+    limit = settings.max_recording_seconds()
+    if rec is not None and rec.recording:
+        st.error(f"● Recording {minutes(rec.seconds)} of at most {minutes(limit)} ({rec.frames} frames)")
+        st.button("Stop recording", key="live_record_stop", on_click=processor.stop_recording)
+        return
+    if rec is not None and st.session_state.get("live_recording_shown") is not rec:
+        st.session_state["live_recording_shown"] = rec
+        st.rerun()
+    st.button("Record", key="live_record", on_click=start_recording,
+              help=f"Record the annotated video and a table of every face, up to {minutes(limit)} minutes; "
+                   "downloads appear when you stop.")
+
+
+recording_panel()
+finished = processor.recording
+if finished is not None and not finished.recording:
+    if finished.limit_reached:
+        st.warning(f"The recording stopped at the limit of {minutes(finished.max_seconds)} minutes "
+                   "([live] max_recording_minutes). Press Record for another.")
+    if finished.error:
+        st.error(finished.error)
+    if finished.dropped:
+        st.caption(f"{finished.dropped} frame(s) left out of the video: the server was busy. The table has them all.")
+    left, right = st.columns(2)
+    left.download_button("Download recording (CSV)", finished.csv(), "live_emotions.csv", "text/csv",
+                         key="live_recording_csv")
+    if finished.has_video:
+        right.download_button("Download recording (MP4)", finished.video_path.read_bytes(), "live_annotated.mp4",
+                              "video/mp4", key="live_recording_mp4")

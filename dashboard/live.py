@@ -12,12 +12,15 @@ import os
 import threading
 import time
 from collections import deque
+from pathlib import Path
 
+import cv2
 import numpy as np
 
 from emotion_core import atomic
 from emotion_core.labels import EMOTIONS
 from emotion_core.pipeline import EmotionPipeline, Timings
+from emotion_core.recording import Recording
 
 
 ACTIVE_WINDOW_S = 5.0
@@ -95,6 +98,18 @@ class ServerStats:
 SERVER_STATS = ServerStats()
 
 
+def mark_recording(image: np.ndarray) -> None:
+    """A red dot and "REC" in the top-right corner of a BGR frame, drawn in place."""
+    h, w = image.shape[:2]
+    r = max(4, min(h, w) // 40)
+    scale, thickness = r / 12, max(1, r // 4)
+    (tw, th), _ = cv2.getTextSize("REC", cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    x0 = w - 2 * r - r - tw - 2 * r  # dot, gap, text, margin
+    cv2.circle(image, (x0 + r, 3 * r), r, (0, 0, 230), -1, cv2.LINE_AA)
+    cv2.putText(image, "REC", (x0 + 3 * r, 3 * r + th // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 230),
+                thickness, cv2.LINE_AA)
+
+
 class LiveProcessor:
     """Runs each video frame through the shared pipeline with this session's tracker."""
 
@@ -108,6 +123,7 @@ class LiveProcessor:
         self._faces = 0
         self._frames = 0
         self._last_results: list[dict] = []
+        self.recording: Recording | None = None  # the latest recording, running or stopped
 
     def process_bgr(self, image: np.ndarray) -> np.ndarray:
         """Annotate one BGR frame and record the results (thread-safe)."""
@@ -116,6 +132,9 @@ class LiveProcessor:
             tracker = self.tracker
         results = self.pipeline.process(image, "bgr", tracker=tracker, timings=timings)
         out = self.pipeline.annotate(image, results)
+        recording = self.recording
+        if recording is not None and recording.recording and recording.add(out.copy(), results):
+            mark_recording(out)  # the viewer sees it; the recorded copy has no mark
         now = time.time()
         with self._lock:
             self._frames += 1
@@ -148,5 +167,20 @@ class LiveProcessor:
                 "last_frame_age": time.time() - times[-1] if times else None,
             }
 
+    def start_recording(self, folder: Path, max_seconds: float) -> Recording:
+        """Record the annotated frames and faces from the next frame on, into `folder`."""
+        self.stop_recording()
+        self.recording = Recording(folder, max_seconds=max_seconds)
+        return self.recording
+
+    def stop_recording(self) -> Recording | None:
+        """Stop the current recording (if any) and finish its video; the stopped recording stays readable."""
+        if self.recording is not None:
+            self.recording.stop()
+        return self.recording
+
     def close(self) -> None:
+        """The video ended: leave the server's active set; a recording stops with it."""
         SERVER_STATS.forget(id(self))
+        if self.recording is not None:
+            self.recording.stop(timeout=0)  # the writer thread finishes the file on its own

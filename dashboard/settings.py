@@ -21,6 +21,9 @@ secrets.toml (all optional)::
     turn_urls = ["turn:turn.example.org:3478"]
     turn_ttl_s = 3600
 
+    [live]
+    max_recording_minutes = 10             # a Live recording stops itself after this long
+
     [detector]
     kind = "blazeface"                     # "blazeface" (default), "blazeface-full" or "haar"
     align = true                           # turn each face so the eyes are level (BlazeFace only)
@@ -28,7 +31,8 @@ secrets.toml (all optional)::
 Environment variables override: EMOTION_DATA_ROOTS (os.pathsep-separated),
 EMOTION_DATA_DEFAULT, EMOTION_RUNS_DIR, EMOTION_MODEL_DIR, EMOTION_ICE_SERVERS (JSON),
 EMOTION_LIVE_MAX_FPS, EMOTION_LIVE_MAX_WIDTH, EMOTION_ICE_TRANSPORT_POLICY, EMOTION_TURN_SECRET,
-EMOTION_TURN_URLS (comma-separated), EMOTION_TURN_TTL_S, EMOTION_DETECTOR, EMOTION_ALIGN_FACES (true/false).
+EMOTION_TURN_URLS (comma-separated), EMOTION_TURN_TTL_S, EMOTION_DETECTOR, EMOTION_ALIGN_FACES (true/false),
+EMOTION_MAX_RECORDING_MINUTES.
 `validate_settings()` checks them all.
 """
 
@@ -88,6 +92,7 @@ def validate_settings() -> None:
     turn_credentials()
     detector_kind()
     align_faces()
+    max_recording_seconds()
 
 
 def detector_kind() -> str:
@@ -111,6 +116,24 @@ def align_faces() -> bool:
     if not isinstance(value, bool):
         raise SettingsError(f"[detector] align (or EMOTION_ALIGN_FACES) must be true or false; got {value!r:.40}.")
     return value
+
+
+def max_recording_seconds() -> float:
+    """How long a Live recording may run: EMOTION_MAX_RECORDING_MINUTES or [live] max_recording_minutes
+    (default 10), in seconds."""
+    from emotion_core.recording import DEFAULT_MAX_SECONDS
+
+    raw = os.environ.get("EMOTION_MAX_RECORDING_MINUTES") or secret("live", "max_recording_minutes", None)
+    if raw is None:
+        return DEFAULT_MAX_SECONDS
+    try:
+        minutes = float(raw)
+    except (TypeError, ValueError):
+        minutes = float("nan")
+    if not 0 < minutes <= 24 * 60:
+        raise SettingsError(f"[live] max_recording_minutes (or EMOTION_MAX_RECORDING_MINUTES) must be a number of "
+                            f"minutes above 0 and at most 1440; got {raw!r:.40}.")
+    return minutes * 60
 
 
 def _absolute(path: str | Path) -> Path:

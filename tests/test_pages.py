@@ -321,3 +321,47 @@ def test_photo_page_downloads_annotated_images_and_the_faces_table(app_env, monk
     at.toggle[0].set_value(True).run()  # pre-cropped: one row per image, downloads too
     rows = list(csv.DictReader(io.StringIO(downloaded(at, "Download faces (CSV)").decode())))
     assert [(r["file"], r["x"], r["y"]) for r in rows] == [("one.png", "0", "0"), ("two.png", "0", "0")]
+
+
+def test_live_page_records_and_offers_the_downloads(app_env, no_webrtc_session, monkeypatch):
+    import csv
+
+    from browser_harness import face_frame
+    from download_helpers import capture_downloads
+    from emotion_core.face_table import VIDEO_COLUMNS
+
+    downloaded = capture_downloads(monkeypatch)
+    at = page("app_pages/5_Live.py").run()
+    assert not at.get("download_button")  # nothing recorded, nothing offered
+    at.button(key="live_record").click().run()
+    processor = at.session_state[f"live_processor::{app_env['run']}::blazeface"]
+    for _ in range(3):  # frames arriving from the webcam thread
+        processor.process_bgr(face_frame(320, 240))
+    at.run()
+    assert any("● Recording" in e.value and "of at most 10:00 (3 frames)" in e.value for e in at.error)
+    at.button(key="live_record_stop").click().run()
+    assert not at.exception, at.exception
+    rows = list(csv.DictReader(io.StringIO(downloaded(at, "Download recording (CSV)").decode())))
+    assert tuple(rows[0]) == VIDEO_COLUMNS and [r["frame"] for r in rows] == ["0", "1", "2"]
+    assert downloaded(at, "Download recording (MP4)")[4:8] == b"ftyp"
+    folder = processor.recording.folder
+    at.button(key="live_record").click().run()  # a second recording replaces the first one's files
+    assert not folder.exists() and processor.recording.recording
+    processor.stop_recording()
+
+
+def test_live_recording_stops_at_the_limit(app_env, no_webrtc_session, monkeypatch):
+    from browser_harness import face_frame
+
+    monkeypatch.setenv("EMOTION_MAX_RECORDING_MINUTES", "0.001")  # 60 ms
+    at = page("app_pages/5_Live.py").run()
+    at.button(key="live_record").click().run()
+    processor = at.session_state[f"live_processor::{app_env['run']}::blazeface"]
+    processor.process_bgr(face_frame(320, 240))
+    import time
+
+    time.sleep(0.1)
+    processor.process_bgr(face_frame(320, 240))
+    assert processor.recording.limit_reached and not processor.recording.recording
+    at.run()
+    assert any("stopped at the limit" in w.value for w in at.warning) and at.get("download_button")

@@ -13,7 +13,7 @@ from dashboard import settings
 def clean_env(monkeypatch):
     for name in ("EMOTION_ICE_SERVERS", "EMOTION_LIVE_MAX_FPS", "EMOTION_LIVE_MAX_WIDTH", "EMOTION_ICE_TRANSPORT_POLICY",
                  "EMOTION_TURN_SECRET", "EMOTION_TURN_URLS", "EMOTION_TURN_TTL_S", "EMOTION_DETECTOR",
-                 "EMOTION_ALIGN_FACES"):
+                 "EMOTION_ALIGN_FACES", "EMOTION_MAX_RECORDING_MINUTES"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -117,9 +117,18 @@ def test_detector_and_alignment_defaults_and_environment(monkeypatch):
     settings.validate_settings()
 
 
+def test_recording_limit_default_and_environment(monkeypatch):
+    assert settings.max_recording_seconds() == 600
+    monkeypatch.setenv("EMOTION_MAX_RECORDING_MINUTES", "0.5")
+    assert settings.max_recording_seconds() == 30
+
+
 @pytest.mark.parametrize("name, value, fragment", [
     ("EMOTION_DETECTOR", "mtcnn", "must be one of blazeface, blazeface-full, haar; got 'mtcnn'"),
     ("EMOTION_ALIGN_FACES", "maybe", "must be true or false; got 'maybe'"),
+    ("EMOTION_MAX_RECORDING_MINUTES", "ten", "must be a number of minutes above 0 and at most 1440; got 'ten'"),
+    ("EMOTION_MAX_RECORDING_MINUTES", "-1", "max_recording_minutes"),
+    ("EMOTION_MAX_RECORDING_MINUTES", "nan", "max_recording_minutes"),
 ])
 def test_bad_detector_settings_stop_the_app(monkeypatch, name, value, fragment):
     monkeypatch.setenv(name, value)
