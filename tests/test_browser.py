@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(browser_available() is not None, reason=str(brow
 
 # URL path -> the title heading the page shows once its script has run.
 PAGES = {"": "Facial emotion dashboard", "Dataset": "Dataset", "Augmentation": "Augmentation", "Training": "Training",
-         "Evaluation": "Evaluation", "Live": "Live", "Photo": "Photo"}
+         "Evaluation": "Evaluation", "Live": "Live", "Photo": "Photo", "Video": "Video"}
 SCREENSHOTS = Path(__import__("os").environ.get("EMOTION_SCREENSHOT_DIR", "")) if __import__("os").environ.get(
     "EMOTION_SCREENSHOT_DIR") else None
 
@@ -67,6 +67,70 @@ def test_live_page_annotates_fake_camera(server):
                 SCREENSHOTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(SCREENSHOTS / "live_running.png"), full_page=True)
             assert _saturated_pixels(shot) > 200, "no coloured overlay in the returned video"
+        finally:
+            browser.close()
+
+
+def downloaded_csv(page, button: str) -> list[dict]:
+    """Click a download button and parse the CSV file the browser saved."""
+    import csv
+    import io
+
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name=button, exact=True).click()
+    return list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+
+
+def test_live_page_records_and_downloads_the_table(server):
+    from playwright.sync_api import sync_playwright
+
+    from emotion_core.face_table import VIDEO_COLUMNS
+
+    y4m = write_y4m(server["tmp"] / "face_rec.y4m", face_frame(640, 480))
+    with sync_playwright() as p:
+        browser = launch_browser(p, y4m)
+        try:
+            page = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 1400},
+                                       accept_downloads=True).new_page()
+            start_live_video(page, server["url"])
+            page.get_by_text("FPS").first.wait_for(timeout=120_000)  # frames are coming back annotated
+            page.get_by_role("button", name="Record").click()
+            page.get_by_text("● Recording").wait_for(timeout=20_000)
+            page.wait_for_timeout(3000)
+            page.get_by_role("button", name="Stop recording").click()
+            page.get_by_role("button", name="Download recording (MP4)").wait_for(timeout=60_000)
+            rows = downloaded_csv(page, "Download recording (CSV)")
+            assert tuple(rows[0]) == VIDEO_COLUMNS and len(rows) >= 10, len(rows)
+            assert float(rows[-1]["time_s"]) > 1.5 and {r["track"] for r in rows} == {"0"}
+        finally:
+            browser.close()
+
+
+def test_video_page_analyses_an_upload_and_downloads_the_table(server):
+    from playwright.sync_api import sync_playwright
+
+    from emotion_core.face_table import VIDEO_COLUMNS
+    from video_helpers import moving_faces, write_clip
+
+    clip = write_clip(server["tmp"] / "meeting.mp4", moving_faces(45, faces=2, side=260))
+    with sync_playwright() as p:
+        browser = launch_browser(p)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 1400}, accept_downloads=True).new_page()
+            page.goto(f"{server['url']}/Video")
+            wait_for_app(page)
+            page.locator('input[type="file"]').set_input_files(str(clip))
+            analyse = page.get_by_role("button", name="Analyse", exact=True)
+            page.wait_for_function("() => [...document.querySelectorAll('button')].some("
+                                   "b => b.innerText.trim() === 'Analyse' && !b.disabled)", timeout=30_000)
+            analyse.click()
+            page.get_by_role("button", name="Download CSV").wait_for(timeout=120_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            rows = downloaded_csv(page, "Download CSV")
+            assert tuple(rows[0]) == VIDEO_COLUMNS and len(rows) == 90 and {r["track"] for r in rows} == {"0", "1"}
+            assert page.locator("video").count() == 1  # the annotated video plays in the page
+            if SCREENSHOTS:
+                page.screenshot(path=str(SCREENSHOTS / "video_results.png"), full_page=True)
         finally:
             browser.close()
 
