@@ -123,7 +123,7 @@ def test_upload_names_cannot_leave_the_folder():
 
 
 def test_two_sessions_analysing_at_once_keep_their_own_results(served, tmp_path):
-    clips = {"a.mp4": write_clip(tmp_path / "a.mp4", moving_faces(60, faces=2, side=260)),
+    clips = {"a.mp4": write_clip(tmp_path / "a.mp4", moving_faces(300, faces=2, side=260)),
              "b.mp4": write_clip(tmp_path / "b.mp4", moving_faces(40))}
     sessions = {}
     for name, clip in clips.items():
@@ -132,7 +132,7 @@ def test_two_sessions_analysing_at_once_keep_their_own_results(served, tmp_path)
         at.button(key="video_start").click().run()
         sessions[name] = at
     assert all(at.session_state["video_job"].running for at in sessions.values())  # both at once
-    for name, frames, people in (("a.mp4", 60, 2), ("b.mp4", 40, 1)):
+    for name, frames, people in (("a.mp4", 300, 2), ("b.mp4", 40, 1)):
         at = until_done(sessions[name])
         result = at.session_state["video_job"].snapshot().result
         assert result.source == name and result.frames_read == frames and len(result.tracks()) == people
