@@ -3,7 +3,8 @@
     .venv/bin/python tests/screenshots.py [--out docs/screenshots]
 
 Starts `streamlit run Home.py` on a free loopback port with the project's defaults,
-loads the data set on the Dataset page, starts the Live page's video and saves one PNG per page.
+loads the data set on the Dataset page, analyses a generated clip on the Video page, starts the
+Live page's video and saves one PNG per page.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def main() -> int:
                 page.wait_for_timeout(1500)
                 page.screenshot(path=str(args.out / f"{slug}.png"), full_page=True)
                 print(f"saved {slug}.png")
+            video_page_with_results(page, url, Path(tmp), args.out)
             start_live_video(page, url)
             page.get_by_text("Latency (median)").wait_for(timeout=120_000)
             page.wait_for_timeout(4000)
@@ -57,6 +59,24 @@ def main() -> int:
             print("saved live_running.png")
             browser.close()
     return 0
+
+
+def video_page_with_results(page, url: str, tmp: Path, out: Path) -> None:
+    """The Video page after analysing a short clip of two moving faces."""
+    from browser_harness import wait_for_app
+    from video_helpers import moving_faces, write_clip
+
+    clip = write_clip(tmp / "two_people.mp4", moving_faces(90, faces=2, side=260))
+    page.goto(f"{url}/Video")
+    wait_for_app(page, 120_000)
+    page.locator('input[type="file"]').set_input_files(str(clip))
+    page.wait_for_function("() => [...document.querySelectorAll('button')].some("
+                           "b => b.innerText.trim() === 'Analyse' && !b.disabled)", timeout=30_000)
+    page.get_by_role("button", name="Analyse", exact=True).click()
+    page.get_by_role("button", name="Download CSV").wait_for(timeout=120_000)
+    page.wait_for_timeout(2000)
+    page.screenshot(path=str(out / "video_results.png"), full_page=True)
+    print("saved video_results.png")
 
 
 if __name__ == "__main__":

@@ -129,8 +129,6 @@ def test_video_page_analyses_an_upload_and_downloads_the_table(server):
             rows = downloaded_csv(page, "Download CSV")
             assert tuple(rows[0]) == VIDEO_COLUMNS and len(rows) == 90 and {r["track"] for r in rows} == {"0", "1"}
             assert page.locator("video").count() == 1  # the annotated video plays in the page
-            if SCREENSHOTS:
-                page.screenshot(path=str(SCREENSHOTS / "video_results.png"), full_page=True)
         finally:
             browser.close()
 

@@ -103,6 +103,8 @@ def test_shipped_config_turns_the_file_watcher_off():
     config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert config["server"]["fileWatcherType"] == "none"
     assert config["runner"]["postScriptGC"] is False
+    # Streamlit itself refuses larger uploads (a 2 GB video never reaches the Video page); photos stop at 10 MB.
+    assert config["server"]["maxUploadSize"] == 500
 
 
 def test_detector_and_alignment_defaults_and_environment(monkeypatch):

@@ -178,3 +178,12 @@ def test_track_series_and_shares(clips, pipeline):
     assert track.mean == pytest.approx(dict(zip(EMOTIONS, probs.mean(axis=0))), abs=1e-3)
     empty_times, empty_probs = result.track_series(99)
     assert empty_times.shape == (0,) and empty_probs.shape == (0, 7)
+
+
+def test_a_file_with_a_video_stream_but_no_frame_says_so(clips, tmp_path, pipeline):
+    header_only = tmp_path / "header.mkv"
+    header_only.write_bytes(clips["long"].read_bytes()[:1000])  # the stream is declared, no frame follows
+    result = analyse_video(header_only, pipeline, annotated=tmp_path / "none.mp4")
+    assert result.frames_read == 0 and result.rows == [] and result.annotated_path is None
+    assert result.problem == "header.mkv has no frame that can be decoded."
+    assert not (tmp_path / "none.mp4").exists()
