@@ -11,7 +11,7 @@ from dashboard.charts import confusion_heatmap, per_class_bars
 from emotion_core.data import read_gray_inside
 from emotion_core.evaluate import misclassified
 from emotion_core.labels import EMOTIONS
-from emotion_core.runs import (PROJECT_ROOT, RunInfo, default_runs_dir, list_runs, load_run, read_confusion_matrix,
+from emotion_core.runs import (PROJECT_ROOT, RunDir, RunInfo, default_runs_dir, list_runs, load_run, read_confusion_matrix,
                                read_predictions)
 
 st.title("Evaluation")
@@ -23,7 +23,7 @@ def evaluated_runs() -> tuple[list[RunInfo], list[tuple[str, list[str]]]]:
     default.run_id = "default model"
     found, damaged = [], []
     for r in [default, *list_runs(default_runs_dir())]:
-        if not (r.path / "confusion_matrix.json").is_file():
+        if not RunDir(r.path).confusion_matrix.is_file():
             continue
         cm, problems = read_confusion_matrix(r.path)
         if cm is None or r.problems:

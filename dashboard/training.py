@@ -19,7 +19,7 @@ def running_training() -> dict | None:
 
 def _spawn(run_dir: Path, verb: str) -> subprocess.Popen:
     """`train --run-dir DIR` (a new run) or `train --resume DIR` in its own session; output to train.log."""
-    log = open(run_dir / "train.log", "ab")
+    log = open(runs.RunDir(run_dir).log, "ab")
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "emotion_core", "train", verb, str(run_dir)],
@@ -60,7 +60,7 @@ def resume_training(run_dir: Path) -> None:
 
 def log_tail(run_dir: Path, lines: int = 30) -> str:
     try:
-        text = (run_dir / "train.log").read_text(errors="replace")
+        text = runs.RunDir(run_dir).log.read_text(errors="replace")
     except OSError:
         return ""
     kept = [ln for ln in text.splitlines() if not ln.startswith(("I0000", "W0000", "WARNING: All log"))]

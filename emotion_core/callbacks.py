@@ -83,7 +83,7 @@ class ProgressWriter(keras.callbacks.Callback):
             self._last = now
 
     def _write(self, epoch: int, batch: int, logs=None) -> None:
-        runs.atomic_write_json(self.run_dir / "progress.json", {
+        runs.atomic_write_json(runs.RunDir(self.run_dir).progress, {
             "epoch": epoch + 1, "epochs": self.epochs, "batch": batch, "batches": self.steps_per_epoch,
             "time": time.time(), "logs": {k: float(v) for k, v in (logs or {}).items()},
         })
@@ -111,15 +111,15 @@ class EpochRecorder(keras.callbacks.Callback):
         # Checkpoints before the metrics row: a row never points at a model that is not on disk.
         if improved:
             self.state.update(best_value=monitor, best_epoch=epoch + 1, wait=0)
-            save_keras(self.model, self.run_dir / "best.keras")
+            save_keras(self.model, runs.RunDir(self.run_dir).best_model)
         else:
             self.state["wait"] += 1
-        save_keras(self.model, self.run_dir / "last.keras")
+        save_keras(self.model, runs.RunDir(self.run_dir).last_model)
         # The metrics row is durable before the resume state moves past this epoch: a kill in
         # between repeats the epoch on resume (its extra row is truncated) and never loses one.
         runs.append_metrics_row(self.run_dir, row)
         self.state["epochs_done"] = epoch + 1
-        runs.atomic_write_json(self.run_dir / "state.json", self.state)
+        runs.RunDir(self.run_dir).write_state(self.state)
         runs.write_status(self.run_dir, RunState.RUNNING, epoch=epoch + 1, epochs=self.epochs,
                           message=f"epoch {epoch + 1}/{self.epochs} done")
         shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")

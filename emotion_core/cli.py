@@ -96,10 +96,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from emotion_core.export import export_all, load_keras_model
 
-    run = Path(args.run)
-    source = Path(args.model) if args.model else (run / "best.keras" if (run / "best.keras").exists() else run / "model.keras")
+    from emotion_core.runs import RunDir
+
+    run = RunDir(args.run)
+    source = Path(args.model) if args.model else (run.best_model if run.best_model.exists() else run.keras_model)
     model = load_keras_model(source)
-    out = Path(args.out) if args.out else run
+    out = Path(args.out) if args.out else run.path
     out.mkdir(parents=True, exist_ok=True)
     for kind, path in export_all(model, out).items():
         print(f"{kind:12s} {path}")

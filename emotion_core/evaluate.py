@@ -134,7 +134,7 @@ def write_reports(run_dir: Path, evaluation: Evaluation) -> None:
     from emotion_core import runs
 
     report = evaluation.report
-    runs.atomic_write_json(run_dir / "confusion_matrix.json",
+    runs.atomic_write_json(runs.RunDir(run_dir).confusion_matrix,
                            {"labels": report["labels"], "matrix": report["confusion_matrix"]})
-    runs.atomic_write_json(run_dir / "test_metrics.json", {k: v for k, v in report.items() if k != "confusion_matrix"})
+    runs.atomic_write_json(runs.RunDir(run_dir).test_metrics, {k: v for k, v in report.items() if k != "confusion_matrix"})
     runs.write_predictions(run_dir, evaluation.data.paths, evaluation.data.labels, evaluation.probs)

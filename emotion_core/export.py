@@ -56,11 +56,13 @@ def export_tflite(model, path: str | os.PathLike) -> Path:
 
 def export_all(model, directory: str | os.PathLike) -> dict[str, Path]:
     """model.keras, saved_model/ and model.tflite in `directory`."""
-    directory = Path(directory)
+    from emotion_core.runs import RunDir
+
+    files = RunDir(directory)
     return {
-        "keras": save_keras(model, directory / "model.keras"),
-        "saved_model": export_saved_model(model, directory / "saved_model"),
-        "tflite": export_tflite(model, directory / "model.tflite"),
+        "keras": save_keras(model, files.keras_model),
+        "saved_model": export_saved_model(model, files.saved_model),
+        "tflite": export_tflite(model, files.tflite_model),
     }
 
 

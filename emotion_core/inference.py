@@ -9,7 +9,6 @@ a model never imports TensorFlow (load time and memory: README);
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import warnings
@@ -22,6 +21,7 @@ import numpy as np
 from emotion_core.export import ModelLoadError, check_tflite_file, load_keras_model
 from emotion_core.labels import EMOTIONS
 from emotion_core.paths import default_model_dir
+from emotion_core.runs import RunDir, RunError
 
 class Classifier:
     """Maps float32 (B, S, S, 1) pixel batches in [0, 255] to probabilities (B, 7). Thread-safe.
@@ -118,17 +118,17 @@ class Classifier:
 
     @classmethod
     def _load(cls, run_dir: Path, prefer: str) -> "Classifier":
-        tflite = run_dir / "model.tflite"
+        tflite, *keras_files = RunDir(run_dir).model_files
         errors = []
         if prefer == "tflite" and tflite.is_file():
             try:
                 return cls.from_tflite(tflite)
             except (ModelLoadError, ValueError, RuntimeError) as exc:
                 errors.append(str(exc))
-        for name in ("model.keras", "best.keras"):
-            if (run_dir / name).is_file():
+        for path in keras_files:
+            if path.is_file():
                 try:
-                    return cls.from_keras(load_keras_model(run_dir / name), run_dir / name)
+                    return cls.from_keras(load_keras_model(path), path)
                 except ModelLoadError as exc:
                     errors.append(str(exc))
         detail = "; ".join(e.rstrip(".") for e in errors) if errors else "no model.tflite, model.keras or best.keras"
@@ -189,13 +189,7 @@ def make_interpreter(path: Path, num_threads: int):
 
 def read_model_config(run_dir: Path) -> dict:
     """A model directory's config.json ({} when absent); ModelLoadError when it is not a JSON table."""
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        return {}
     try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{path} is unreadable: {exc}") from None
-    if not isinstance(config, dict):
-        raise ModelLoadError(f"{path} is not a JSON table (found {type(config).__name__}).")
-    return config
+        return RunDir(run_dir).read_config(missing_ok=True)
+    except RunError as exc:
+        raise ModelLoadError(str(exc)) from None

@@ -46,12 +46,78 @@ from emotion_core.run_schema import (check_config, check_confusion_matrix, check
                                      check_status, check_test_metrics)
 
 STOP_FILE = "STOP"
-MODEL_FILES = ("model.tflite", "model.keras", "best.keras")
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class RunError(RuntimeError):
     """A run directory cannot be created, written or read; the message names the path."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run directory: where each of its files lives (the layout above), and its config and resume state.
+
+    Every reader and writer of run files takes its path from here, so a file's name is written once.
+    """
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    config = property(lambda self: self.path / "config.json")
+    status = property(lambda self: self.path / "status.json")
+    metrics = property(lambda self: self.path / "metrics.csv")
+    progress = property(lambda self: self.path / "progress.json")
+    state = property(lambda self: self.path / "state.json")
+    best_model = property(lambda self: self.path / "best.keras")
+    last_model = property(lambda self: self.path / "last.keras")
+    keras_model = property(lambda self: self.path / "model.keras")
+    tflite_model = property(lambda self: self.path / "model.tflite")
+    saved_model = property(lambda self: self.path / "saved_model")
+    test_metrics = property(lambda self: self.path / "test_metrics.json")
+    confusion_matrix = property(lambda self: self.path / "confusion_matrix.json")
+    predictions = property(lambda self: self.path / "test_predictions.npz")
+    log = property(lambda self: self.path / "train.log")
+    stop_file = property(lambda self: self.path / STOP_FILE)
+
+    @property
+    def model_files(self) -> tuple[Path, ...]:
+        """Servable models in the order they are preferred: TFLite, the final .keras, the best checkpoint."""
+        return self.tflite_model, self.keras_model, self.best_model
+
+    def read_config(self, missing_ok: bool = False) -> dict:
+        """config.json as a table ({} when absent and `missing_ok`); RunError when it is missing, unreadable or
+        not a table."""
+        if missing_ok and not self.config.exists():
+            return {}
+        try:
+            raw = json.loads(self.config.read_text())
+        except FileNotFoundError:
+            raise RunError(f"{self.config} is missing: {self.path} is not a run or model directory.") from None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{self.config} is unreadable: {exc}") from None
+        if not isinstance(raw, dict):
+            raise RunError(f"{self.config} is not a JSON table (found {type(raw).__name__}).")
+        return raw
+
+    def write_config(self, config: dict) -> None:
+        atomic_write_json(self.config, config)
+
+    def read_state(self) -> dict | None:
+        """The resume state (epochs done, best epoch, early-stopping wait), None before the first epoch."""
+        state = read_json(self.state, None)
+        return state if isinstance(state, dict) else None
+
+    def write_state(self, state: dict) -> None:
+        atomic_write_json(self.state, state)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -138,9 +204,10 @@ def pid_alive(pid: object) -> bool:
 
 def write_status(run_dir: Path, state: RunState, **fields: Any) -> None:
     """Update status.json: `state`, the given fields and the time; earlier fields are kept."""
-    status = read_json(Path(run_dir) / "status.json", {}) or {}
+    path = RunDir(run_dir).status
+    status = read_json(path, {}) or {}
     status.update(fields, state=state, updated=time.time())
-    atomic_write_json(Path(run_dir) / "status.json", status)
+    atomic_write_json(path, status)
 
 
 def read_status(run_dir: Path) -> dict:
@@ -148,7 +215,7 @@ def read_status(run_dir: Path) -> dict:
 
     Fields of the wrong type are dropped and named in `problems`.
     """
-    raw = read_json(Path(run_dir) / "status.json", None)
+    raw = read_json(RunDir(run_dir).status, None)
     status, problems = check_status(raw)
     if status is None:
         if raw is None:
@@ -165,7 +232,7 @@ def read_status(run_dir: Path) -> dict:
 
 def append_metrics_row(run_dir: Path, row: dict[str, Any]) -> None:
     """Append one epoch's metrics to metrics.csv (header written once), flushed and fsynced."""
-    path = Path(run_dir) / "metrics.csv"
+    path = RunDir(run_dir).metrics
     rows = read_metrics(run_dir)
     keys = list(dict.fromkeys([k for r in rows for k in r] + list(row)))
     if rows and keys != list(rows[0].keys()):
@@ -200,12 +267,12 @@ def truncate_metrics(run_dir: Path, epochs: int) -> None:
     """Keep only the first `epochs` rows (on resume, drop rows newer than last.keras)."""
     rows = read_metrics(run_dir)
     if len(rows) > epochs:
-        _rewrite_metrics(Path(run_dir) / "metrics.csv", rows[:epochs], list(rows[0].keys()))
+        _rewrite_metrics(RunDir(run_dir).metrics, rows[:epochs], list(rows[0].keys()))
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:
     """Rows of metrics.csv as floats; a torn last line (killed mid-write) is dropped."""
-    path = Path(run_dir) / "metrics.csv"
+    path = RunDir(run_dir).metrics
     try:
         text = path.read_text()
     except OSError:
@@ -226,20 +293,16 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
 
 def request_stop(run_dir: Path) -> None:
     """Ask a training run to stop at the next batch (it saves and exits cleanly)."""
-    atomic_write_bytes(Path(run_dir) / STOP_FILE, b"stop requested\n")
+    atomic_write_bytes(RunDir(run_dir).stop_file, b"stop requested\n")
 
 
 def stop_requested(run_dir: Path) -> bool:
-    return (Path(run_dir) / STOP_FILE).exists()
+    return RunDir(run_dir).stop_file.exists()
 
 
 def find_model_file(run_dir: Path) -> Path | None:
     """The servable model of a run: model.tflite, else model.keras, else best.keras."""
-    for name in MODEL_FILES:
-        candidate = Path(run_dir) / name
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((candidate for candidate in RunDir(run_dir).model_files if candidate.is_file()), None)
 
 
 @dataclass
@@ -268,10 +331,11 @@ class RunInfo:
 
 def load_run(path: Path) -> RunInfo:
     """What a run directory holds, every file checked; problems are listed, never raised."""
-    path = Path(path)
-    config, config_problems = check_config(read_json(path / "config.json", {}))
+    run = RunDir(path)
+    path = run.path
+    config, config_problems = check_config(read_json(run.config, {}))
     status = read_status(path)
-    metrics_file = path / "test_metrics.json"
+    metrics_file = run.test_metrics
     metrics, metrics_problems = check_test_metrics(read_json(metrics_file, None))
     if metrics_file.exists() and metrics is None and not metrics_problems:
         metrics_problems = ["test_metrics.json is not valid JSON"]
@@ -281,17 +345,17 @@ def load_run(path: Path) -> RunInfo:
 
 def read_progress(run_dir: Path) -> dict | None:
     """{'epoch', 'epochs', 'batch', 'batches'} inside the current epoch, or None."""
-    return check_progress(read_json(Path(run_dir) / "progress.json", None))
+    return check_progress(read_json(RunDir(run_dir).progress, None))
 
 
 def read_confusion_matrix(run_dir: Path) -> tuple[dict | None, list[str]]:
     """({"labels", "matrix"}, []) or (None, problems) for a run's confusion_matrix.json."""
-    return check_confusion_matrix(read_json(Path(run_dir) / "confusion_matrix.json", None))
+    return check_confusion_matrix(read_json(RunDir(run_dir).confusion_matrix, None))
 
 
 def read_predictions(run_dir: Path) -> tuple[dict[str, np.ndarray] | None, list[str]]:
     """({'paths', 'labels', 'probs'}, []) from test_predictions.npz; (None, problems) when absent or bad."""
-    path = Path(run_dir) / "test_predictions.npz"
+    path = RunDir(run_dir).predictions
     if not path.is_file():
         return None, []
     try:
@@ -310,7 +374,7 @@ def write_predictions(run_dir: Path, paths: list[str], labels: np.ndarray, probs
     buffer = io.BytesIO()
     np.savez_compressed(buffer, paths=np.array(paths, dtype=str), labels=np.asarray(labels).astype(np.int64),
                         probs=np.asarray(probs).astype(np.float16))
-    atomic_write_bytes(Path(run_dir) / "test_predictions.npz", buffer.getvalue())
+    atomic_write_bytes(RunDir(run_dir).predictions, buffer.getvalue())
 
 
 def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
@@ -318,7 +382,7 @@ def list_runs(runs_dir: Path | None = None) -> list[RunInfo]:
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     if not runs_dir.is_dir():
         return []
-    found = [load_run(p) for p in runs_dir.iterdir() if p.is_dir() and (p / "config.json").exists()]
+    found = [load_run(p) for p in runs_dir.iterdir() if p.is_dir() and RunDir(p).config.exists()]
     return sorted(found, key=lambda r: r.run_id, reverse=True)
 
 

@@ -143,7 +143,7 @@ def start_run(config: TrainConfig, runs_dir: Path | None = None, run_id: str | N
     check_strides(config.image_size, tuple(strides))  # fail before any work
     config.strides = strides
     run_dir = runs.create_run_dir(runs_dir, run_id or runs.new_run_id(config.variant, runs_dir))
-    runs.atomic_write_json(run_dir / "config.json", {**config.to_dict(), "labels": list(EMOTIONS)})
+    runs.RunDir(run_dir).write_config({**config.to_dict(), "labels": list(EMOTIONS)})
     runs.write_status(run_dir, RunState.CREATED, pid=None, epoch=0, epochs=config.epochs, message="created")
     return run_dir
 
@@ -176,10 +176,7 @@ def train_created(run_dir: Path, log: LogFn = print) -> Path:
 def run_training(run_dir: Path, log: LogFn = print) -> Path:
     """Train the run in `run_dir` from where it stands, holding the machine's training lock."""
     run_dir = Path(run_dir)
-    raw = runs.read_json(run_dir / "config.json")
-    if not isinstance(raw, dict):
-        raise runs.RunError(f"{run_dir / 'config.json'} is missing or unreadable: not a run directory.")
-    config = TrainConfig.from_dict(raw)
+    config = TrainConfig.from_dict(runs.RunDir(run_dir).read_config())
     lock = runs.TrainingLock()
     if not lock.acquire(run_dir.name):
         holder = lock.holder() or {}
@@ -192,7 +189,7 @@ def run_training(run_dir: Path, log: LogFn = print) -> Path:
 
     stop = StopFlag(run_dir)
     try:
-        (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
+        runs.RunDir(run_dir).stop_file.unlink(missing_ok=True)
         stop.install()
         runs.write_status(run_dir, RunState.RUNNING, pid=os.getpid(), message="loading data")
         _fit(run_dir, config, stop, log)
@@ -236,9 +233,10 @@ def _fit(run_dir: Path, config: TrainConfig, stop, log: LogFn) -> None:
     val_ds = tf_dataset(images[val_idx], labels[val_idx], config.batch_size) if len(val_idx) else None
     steps = int(np.ceil(len(train_idx) / config.batch_size))
 
-    state = runs.read_json(run_dir / "state.json", None)
-    if state and (run_dir / "last.keras").is_file() and state.get("epochs_done", 0) > 0:
-        model = load_keras_model(run_dir / "last.keras", compile=True)
+    files = runs.RunDir(run_dir)
+    state = files.read_state()
+    if state and files.last_model.is_file() and state.get("epochs_done", 0) > 0:
+        model = load_keras_model(files.last_model, compile=True)
         runs.truncate_metrics(run_dir, state["epochs_done"])
         log(f"resuming after epoch {state['epochs_done']}")
     else:
@@ -278,7 +276,7 @@ def finalize_run(run_dir: Path, config: TrainConfig, log: LogFn = print) -> dict
     from emotion_core.export import export_all, load_keras_model
 
     runs.write_status(run_dir, RunState.RUNNING, message="evaluating on the test split")
-    model = load_keras_model(run_dir / "best.keras")
+    model = load_keras_model(runs.RunDir(run_dir).best_model)
     evaluation = evaluate_split(lambda b: model(b, training=False), config.data_root, "test", config.image_size,
                                 config.cache_dir)
     write_reports(run_dir, evaluation)

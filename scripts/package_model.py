@@ -21,8 +21,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 
-FILES = ("model.tflite", "model.keras", "config.json", "metrics.csv", "test_metrics.json",
-         "confusion_matrix.json", "test_predictions.npz", "status.json")
+from emotion_core.runs import RunDir  # noqa: E402 (after the TensorFlow log level)
+
+# The run files a served model directory keeps (RunDir attributes).
+FILES = ("tflite_model", "keras_model", "config", "metrics", "test_metrics", "confusion_matrix", "predictions",
+         "status")
 
 
 def reproduce_command(config: dict) -> str:
@@ -84,7 +87,7 @@ def write_card(out: Path, config: dict, metrics: dict, rows: list[dict], latency
     per_class = "\n".join(
         f"| {e} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
         for e, m in metrics["per_class"].items())
-    cm = json.loads((out / "confusion_matrix.json").read_text())
+    cm = json.loads(RunDir(out).confusion_matrix.read_text())
     labels = cm["labels"]
     cm_rows = "\n".join(f"| **{labels[i]}** | " + " | ".join(str(v) for v in row) + " |"
                         for i, row in enumerate(cm["matrix"]))
@@ -93,7 +96,7 @@ def write_card(out: Path, config: dict, metrics: dict, rows: list[dict], latency
     try:
         from emotion_core.export import load_keras_model
 
-        params = load_keras_model(out / "model.keras").count_params()
+        params = load_keras_model(RunDir(out).keras_model).count_params()
     except Exception:  # noqa: BLE001 - the card still gets written
         pass
     text = f"""# Model card: MobileViT-{config['variant'].upper()} facial emotion classifier
@@ -183,22 +186,23 @@ def main() -> int:
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
+    source, served = RunDir(args.run), RunDir(out)
     in_place = args.run.resolve() == out.resolve()  # re-package the served model with other serving options
     for name in FILES if not in_place else ():
-        if (args.run / name).is_file():
-            shutil.copy2(args.run / name, out / name)
-    (out / "metrics.csv").exists() or print("warning: no metrics.csv", file=sys.stderr)
-    config = json.loads((out / "config.json").read_text())
+        if getattr(source, name).is_file():
+            shutil.copy2(getattr(source, name), getattr(served, name))
+    served.metrics.exists() or print("warning: no metrics.csv", file=sys.stderr)
+    config = served.read_config()
     data_root = Path(config["data_root"])
     if ROOT.parent in data_root.parents:  # portable: relative to the project, as ../shared/...
         config["data_root"] = str(Path("..") / data_root.relative_to(ROOT.parent))
     config["serving"] = {"flip_tta": bool(args.flip_tta)}
     if args.zoom_tta:
         config["serving"]["zoom_tta"] = args.zoom_tta
-    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    served.write_config(config)
     evaluate_served(out, config)
-    metrics = json.loads((out / "test_metrics.json").read_text())
-    cm = json.loads((out / "confusion_matrix.json").read_text())
+    metrics = json.loads(served.test_metrics.read_text())
+    cm = json.loads(served.confusion_matrix.read_text())
     fig = confusion_heatmap(cm["matrix"], cm["labels"], normalized=True,
                             title=f"MobileViT-{config['variant'].upper()} on FER-2013 test (row-normalised)")
     fig.write_image(str(out / "confusion_matrix.png"), width=720, height=600)

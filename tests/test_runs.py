@@ -302,3 +302,37 @@ def test_a_created_run_is_interrupted_only_once_a_process_took_it_on(tmp_path):
     assert runs.read_status(tmp_path)["state"] == "interrupted"  # the process died before its first write
     (tmp_path / "status.json").write_text(json.dumps({"state": "created", "pid": os.getpid()}))
     assert runs.read_status(tmp_path)["state"] == "created"
+
+
+def test_run_dir_names_every_file_once(tmp_path):
+    run = runs.RunDir(str(tmp_path))
+    names = {attr: getattr(run, attr).name for attr in (
+        "config", "status", "metrics", "progress", "state", "best_model", "last_model", "keras_model",
+        "tflite_model", "saved_model", "test_metrics", "confusion_matrix", "predictions", "log", "stop_file")}
+    assert names == {"config": "config.json", "status": "status.json", "metrics": "metrics.csv",
+                     "progress": "progress.json", "state": "state.json", "best_model": "best.keras",
+                     "last_model": "last.keras", "keras_model": "model.keras", "tflite_model": "model.tflite",
+                     "saved_model": "saved_model", "test_metrics": "test_metrics.json",
+                     "confusion_matrix": "confusion_matrix.json", "predictions": "test_predictions.npz",
+                     "log": "train.log", "stop_file": "STOP"}
+    assert all(getattr(run, a).parent == tmp_path for a in names) and run.name == tmp_path.name
+    assert [p.name for p in run.model_files] == ["model.tflite", "model.keras", "best.keras"]
+
+
+def test_run_dir_config_and_state(tmp_path):
+    run = runs.RunDir(tmp_path)
+    assert run.read_config(missing_ok=True) == {} and run.read_state() is None
+    with pytest.raises(runs.RunError, match="config.json is missing: .* is not a run or model directory"):
+        run.read_config()
+    run.write_config({"variant": "xs"})
+    assert run.read_config() == {"variant": "xs"}
+    run.config.write_text("[1, 2]")
+    with pytest.raises(runs.RunError, match=r"config.json is not a JSON table \(found list\)"):
+        run.read_config(missing_ok=True)
+    run.config.write_text("{torn")
+    with pytest.raises(runs.RunError, match="config.json is unreadable"):
+        run.read_config()
+    run.write_state({"epochs_done": 3})
+    assert run.read_state() == {"epochs_done": 3}
+    run.state.write_text("[]")
+    assert run.read_state() is None
