@@ -74,8 +74,10 @@ def video_page_with_results(page, url: str, tmp: Path, out: Path) -> None:
                            "b => b.innerText.trim() === 'Analyse' && !b.disabled)", timeout=30_000)
     page.get_by_role("button", name="Analyse", exact=True).click()
     page.get_by_role("button", name="Download CSV").wait_for(timeout=120_000)
-    page.wait_for_timeout(2000)
+    page.set_viewport_size({"width": 1280, "height": 2300})  # the page scrolls inside the app: show it all
+    page.wait_for_timeout(2500)
     page.screenshot(path=str(out / "video_results.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
     print("saved video_results.png")
 
 
