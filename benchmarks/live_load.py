@@ -163,10 +163,10 @@ def main() -> int:
         tmp_path = Path(tmp)
         stats = tmp_path / "live_stats.json"
         y4m = write_y4m(tmp_path / "face.y4m", face_frame(640, 480))
-        env = {"EMOTION_MODEL_DIR": str(model), "EMOTION_LIVE_STATS": str(stats), "EMOTION_ICE_SERVERS": "[]",
+        env = {"EMOTION_MODEL_DIR": str(model), "EMOTION_ICE_SERVERS": "[]",
                "EMOTION_RUNS_DIR": str(tmp_path / "runs"), "TF_CPP_MIN_LOG_LEVEL": "3"}
         rows = []
-        with streamlit_server(env, log_path=tmp_path / "server.log") as (url, proc):
+        with streamlit_server(env, log_path=tmp_path / "server.log", stats_file=stats) as (url, proc):
             idle = rss_mb(proc.pid)
             with sync_playwright() as p:
                 visit_every_page(p, url)

@@ -1,14 +1,11 @@
 """The per-session frame processor behind the Live page (no Streamlit calls: it runs in WebRTC threads).
 
 Results leave the video thread through a lock-protected snapshot that the page
-polls; server-wide counters can be written to `$EMOTION_LIVE_STATS` (JSON) so
-tests and the load benchmark can see what the server produced.
+polls; `SERVER_STATS` counts what the whole server produced.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from collections import deque
@@ -17,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotion_core import atomic
+from emotion_core.inference import Classifier
 from emotion_core.labels import EMOTIONS
 from emotion_core.pipeline import EmotionPipeline, Timings
 from emotion_core.recording import Recording
@@ -27,48 +24,29 @@ ACTIVE_WINDOW_S = 5.0
 
 
 class ServerStats:
-    """Frames, faces, active sessions and model loads of this server process."""
+    """Frames, faces and active sessions of this server process (and its model loads, counted by Classifier).
+
+    `snapshot()` is the hook for whoever watches the server from outside (the browser tests and the
+    load benchmark start the app through `tests/serve_app.py`, which writes it to a file).
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.frames = 0
         self.frames_with_faces = 0
         self.last_frame: dict[int, float] = {}  # session -> time of its last frame
-        self.models_loaded = 0
         self._last_labels: list[str] = []
-        self._last_write = 0.0
-        self._writer: threading.Thread | None = None
-
-    def model_loaded(self) -> None:
-        with self.lock:
-            self.models_loaded += 1
-            self._write(force=True)
-
-    def _ensure_writer(self) -> None:
-        """With $EMOTION_LIVE_STATS set, rewrite the file every second (so closed sessions show); caller holds the lock."""
-        if self._writer is None and os.environ.get("EMOTION_LIVE_STATS"):
-            def loop() -> None:
-                while True:
-                    time.sleep(1.0)
-                    with self.lock:
-                        self._write(force=True)
-
-            self._writer = threading.Thread(target=loop, name="live-stats-writer", daemon=True)
-            self._writer.start()
 
     def record(self, session: int, faces: int, labels: list[str]) -> None:
         with self.lock:
-            self._ensure_writer()
             self.frames += 1
             self.frames_with_faces += faces > 0
             self.last_frame[session] = time.time()
             self._last_labels = labels
-            self._write()
 
     def forget(self, session: int) -> None:
         with self.lock:
             self.last_frame.pop(session, None)
-            self._write(force=True)
 
     def active_sessions(self) -> int:
         with self.lock:
@@ -81,18 +59,13 @@ class ServerStats:
             del self.last_frame[sid]
         return sum(now - t <= ACTIVE_WINDOW_S for t in self.last_frame.values())
 
-    def _write(self, force: bool = False) -> None:
-        """Write the counters to $EMOTION_LIVE_STATS (at most every 0.5 s unless forced); caller holds the lock."""
-        path = os.environ.get("EMOTION_LIVE_STATS")
-        now = time.time()
-        if not path or (not force and now - self._last_write < 0.5):
-            return
-        self._last_write = now
-        payload = {"frames": self.frames, "frames_with_faces": self.frames_with_faces,
-                   "sessions": self._active(now),
-                   "models_loaded": self.models_loaded,
-                   "last_labels": self._last_labels, "time": now}
-        atomic.write_bytes(path, json.dumps(payload).encode())
+    def snapshot(self) -> dict:
+        """The counters now, as JSON-ready values."""
+        with self.lock:
+            now = time.time()
+            return {"frames": self.frames, "frames_with_faces": self.frames_with_faces,
+                    "sessions": self._active(now), "models_loaded": Classifier.loaded_from_runs,
+                    "last_labels": list(self._last_labels), "time": now}
 
 
 SERVER_STATS = ServerStats()

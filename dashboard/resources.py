@@ -16,19 +16,24 @@ def model_signature(model_dir: Path) -> str:
     return f"{model_file}:{model_file.stat().st_mtime_ns}" if model_file else ""
 
 
-@st.cache_resource(show_spinner="Loading the model...", max_entries=6)
+@st.cache_resource(show_spinner="Loading the model...", max_entries=3)
+def _classifier(model_dir: str, signature: str):
+    from emotion_core.inference import Classifier
+
+    return Classifier.from_run(Path(model_dir))
+
+
+@st.cache_resource(show_spinner="Loading the face detector...", max_entries=6)
 def _pipeline(model_dir: str, signature: str, detector: str, align: bool):
-    from dashboard.live import SERVER_STATS
+    from emotion_core.detect import make_detector
     from emotion_core.pipeline import EmotionPipeline
 
-    pipeline = EmotionPipeline.from_run(Path(model_dir), detector=detector, align=align)
-    SERVER_STATS.model_loaded()
-    return pipeline
+    return EmotionPipeline(_classifier(model_dir, signature), make_detector(detector), align=align)
 
 
 def get_pipeline(model_dir: Path, detector: str, align: bool):
-    """The shared EmotionPipeline for `model_dir` and a detector (loaded once per server); ModelLoadError or
-    BlazeFaceUnavailable if unusable."""
+    """The shared EmotionPipeline for `model_dir` and a detector; each model is loaded once per server, whatever
+    the detectors beside it. ModelLoadError or BlazeFaceUnavailable if unusable."""
     return _pipeline(str(model_dir), model_signature(model_dir), detector, align)
 
 

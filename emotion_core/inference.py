@@ -35,6 +35,8 @@ class Classifier:
     `"serving": {"flip_tta": true, "zoom_tta": 0.9}`.
     """
 
+    loaded_from_runs = 0  # models this process loaded with `from_run` (a server should load each once)
+
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray], input_size: int, backend: str,
                  source: Path | None = None, labels: tuple[str, ...] = EMOTIONS, flip_tta: bool = False,
                  zoom_tta: float = 0.0, input_shape: tuple = (), num_outputs: int | None = None):
@@ -112,6 +114,7 @@ class Classifier:
         config = read_model_config(run_dir)
         flip_tta, zoom_tta = serving_options(config)
         classifier = cls._load(run_dir, prefer)
+        Classifier.loaded_from_runs += 1
         classifier.flip_tta, classifier.zoom_tta = flip_tta, zoom_tta
         check_model_fits(classifier, config, run_dir)
         return classifier

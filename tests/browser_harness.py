@@ -93,11 +93,16 @@ def stop_process(proc: subprocess.Popen, timeout: float) -> None:
 @contextlib.contextmanager
 def streamlit_server(env: dict[str, str] | None = None, port: int | None = None,
                      log_path: Path | None = None, timeout: float = 90,
-                     args: list[str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`streamlit run Home.py [args]` on a free loopback port; yields (base URL, process)."""
+                     args: list[str] | None = None,
+                     stats_file: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run Home.py [args]` on a free loopback port; yields (base URL, process).
+
+    stats_file: the server's live counters are written there (JSON, see `tests/serve_app.py`)."""
     port = port or free_port()
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    cmd = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "Home.py"), "--server.port", str(port),
+    launcher = ([str(Path(__file__).with_name("serve_app.py")), str(stats_file)] if stats_file
+                else ["-m", "streamlit"])
+    cmd = [sys.executable, *launcher, "run", str(PROJECT_ROOT / "Home.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none", *(args or [])]
     proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, stdout=log,

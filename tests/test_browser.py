@@ -27,9 +27,8 @@ def server(tiny_data, trained_run, tmp_path_factory):
     stats = tmp / "live_stats.json"
     env = {"EMOTION_MODEL_DIR": str(trained_run), "EMOTION_DATA_ROOTS": str(tiny_data.parent),
            "EMOTION_DATA_DEFAULT": str(tiny_data), "EMOTION_RUNS_DIR": str(trained_run.parent),
-           "EMOTION_CACHE_DIR": str(tmp / "cache"), "EMOTION_LIVE_STATS": str(stats),
-           "EMOTION_ICE_SERVERS": "[]", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    with streamlit_server(env, log_path=tmp / "streamlit.log") as (url, proc):
+           "EMOTION_CACHE_DIR": str(tmp / "cache"), "EMOTION_ICE_SERVERS": "[]", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with streamlit_server(env, log_path=tmp / "streamlit.log", stats_file=stats) as (url, proc):
         yield {"url": url, "stats": stats, "tmp": tmp, "log": tmp / "streamlit.log"}
 
 

@@ -204,3 +204,12 @@ def test_a_served_model_with_a_wrong_config_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"serving": {"zoom_tta": 2}}))
     with pytest.raises(ModelLoadError, match="zoom_tta"):
         Classifier.from_run(tmp_path)
+
+
+def test_model_loads_are_counted_for_the_server_stats():
+    from emotion_core.inference import Classifier as Loaded
+
+    before = Loaded.loaded_from_runs
+    Loaded.from_run()  # the served model
+    Loaded.from_run()
+    assert Loaded.loaded_from_runs == before + 2

@@ -19,9 +19,7 @@ def pipeline(trained_run):
     return EmotionPipeline.from_run(trained_run)
 
 
-def test_processor_annotates_and_reports(pipeline, monkeypatch, tmp_path):
-    stats_file = tmp_path / "stats.json"
-    monkeypatch.setenv("EMOTION_LIVE_STATS", str(stats_file))
+def test_processor_annotates_and_reports(pipeline, monkeypatch):
     stats = live.ServerStats()
     monkeypatch.setattr(live, "SERVER_STATS", stats)
     processor = live.LiveProcessor(pipeline)
@@ -31,10 +29,12 @@ def test_processor_annotates_and_reports(pipeline, monkeypatch, tmp_path):
     snap = processor.snapshot()
     assert snap["frames"] == 1 and snap["faces"] == 1 and len(snap["history"]) == 1
     assert abs(sum(snap["history"][0].values()) - 1) < 1e-3
-    assert json.loads(stats_file.read_text())["frames_with_faces"] == 1
-    assert stats.active_sessions() == 1
+    seen = stats.snapshot()
+    assert (seen["frames"], seen["frames_with_faces"], seen["sessions"], seen["last_labels"]) == (
+        1, 1, 1, [snap["results"][0]["label"]])
+    assert json.loads(json.dumps(seen)) == seen  # what tests/serve_app.py writes out
     processor.close()
-    assert stats.active_sessions() == 0
+    assert stats.active_sessions() == 0 and stats.snapshot()["sessions"] == 0
 
 
 def test_sessions_become_inactive_when_frames_stop(monkeypatch):

@@ -365,3 +365,14 @@ def test_live_recording_stops_at_the_limit(app_env, no_webrtc_session, monkeypat
     assert processor.recording.limit_reached and not processor.recording.recording
     at.run()
     assert any("stopped at the limit" in w.value for w in at.warning) and at.get("download_button")
+
+
+def test_changing_the_detector_does_not_load_the_model_again(app_env):
+    from emotion_core.inference import Classifier
+
+    at = page("app_pages/6_Photo.py").run()
+    loads = Classifier.loaded_from_runs
+    for kind in ("haar", "blazeface-full", "blazeface"):
+        next(s for s in at.selectbox if s.label == "Face detector").set_value(kind).run()
+        assert not at.exception, at.exception
+    assert Classifier.loaded_from_runs == loads

@@ -1,0 +1,38 @@
+"""`streamlit run` for the browser tests and benchmarks, with the live server's counters written to a file.
+
+    python tests/serve_app.py STATS_FILE run Home.py [streamlit options...]
+
+The app itself writes nothing of the kind: this wrapper starts Streamlit in its own process and a
+thread that writes `dashboard.live.SERVER_STATS.snapshot()` to STATS_FILE (JSON) every half second,
+so a test can see frames, faces, sessions and model loads from outside.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def write_stats_forever(path: Path, every_s: float = 0.5) -> None:
+    from dashboard.live import SERVER_STATS
+    from emotion_core import atomic
+
+    while True:
+        atomic.write_bytes(path, json.dumps(SERVER_STATS.snapshot()).encode())
+        time.sleep(every_s)
+
+
+def main() -> int:
+    from streamlit.web import cli
+
+    stats_file, streamlit_args = Path(sys.argv[1]), sys.argv[2:]
+    threading.Thread(target=write_stats_forever, args=(stats_file,), name="stats-file", daemon=True).start()
+    sys.argv = ["streamlit", *streamlit_args]
+    return cli.main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
