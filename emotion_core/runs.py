@@ -13,6 +13,7 @@ A run directory `runs/<id>/` holds::
     model.tflite         and TFLite for serving
     test_metrics.json    accuracy, per-class precision/recall/F1, macro/weighted
     confusion_matrix.json
+    MODEL_SELECTION.md   what was compared on validation to choose this model (written by hand; the card shows it)
     train.log            output of a background training process
     STOP                 present = stop requested
 
@@ -86,6 +87,7 @@ class RunDir:
     confusion_matrix = property(lambda self: self.path / "confusion_matrix.json")
     predictions = property(lambda self: self.path / "test_predictions.npz")
     log = property(lambda self: self.path / "train.log")
+    model_selection = property(lambda self: self.path / "MODEL_SELECTION.md")
     stop_file = property(lambda self: self.path / STOP_FILE)
 
     @property

