@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from emotion_core.labels import EMOTIONS, NUM_CLASSES
 from emotion_core.options import check_ranges, option
 from emotion_core.run_schema import RunState
 from emotion_core.variants import VARIANTS
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 LogFn = Callable[[str], None]
 
@@ -204,14 +207,29 @@ def run_training(run_dir: Path, log: LogFn = print) -> Path:
 
 
 def _fit(run_dir: Path, config: TrainConfig, stop, log: LogFn) -> None:
+    """The training process's work: seed, data, model (new, fine-tuned or resumed), fit, then the reports."""
     import keras
 
-    from emotion_core.augment import build_augmenter
-    from emotion_core.callbacks import EarlyStopping, EpochRecorder, ProgressWriter, StopOnRequest
-    from emotion_core.export import load_keras_model
-    from emotion_core.mobilevit import build_mobilevit, compile_model
-
     keras.utils.set_random_seed(config.seed)
+    data = prepare_data(config, log)
+    model, state = build_or_resume(run_dir, config, data.steps, log)
+    fit(run_dir, config, model, state, data, stop, log)
+
+
+@dataclass
+class PreparedData:
+    """The training and validation pipelines of a run and what the fit needs to know about them."""
+
+    train: "tf.data.Dataset"
+    validation: "tf.data.Dataset | None"
+    steps: int  # batches per epoch
+    train_labels: np.ndarray  # (N,) class indices of the training part, for class weights
+
+
+def prepare_data(config: TrainConfig, log: LogFn = print) -> PreparedData:
+    """Load (or read the cache of) the train split, cap it, hold out validation, build the tf.data pipelines."""
+    from emotion_core.augment import build_augmenter
+
     log(f"loading {config.data_root} at {config.image_size}px")
     last_report = [0.0]
 
@@ -227,11 +245,18 @@ def _fit(run_dir: Path, config: TrainConfig, stop, log: LogFn) -> None:
         images, labels = images[np.sort(keep)], labels[np.sort(keep)]
     train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed)
     log(f"train {len(train_idx)} images, validation {len(val_idx)}; skipped unreadable: {len(train_split.unreadable)}")
-
     augmenter = build_augmenter(config.augment, seed=config.seed) if config.augment.enabled else None
-    train_ds = tf_dataset(images[train_idx], labels[train_idx], config.batch_size, augmenter, True, config.seed)
-    val_ds = tf_dataset(images[val_idx], labels[val_idx], config.batch_size) if len(val_idx) else None
-    steps = int(np.ceil(len(train_idx) / config.batch_size))
+    return PreparedData(
+        train=tf_dataset(images[train_idx], labels[train_idx], config.batch_size, augmenter, True, config.seed),
+        validation=tf_dataset(images[val_idx], labels[val_idx], config.batch_size) if len(val_idx) else None,
+        steps=int(np.ceil(len(train_idx) / config.batch_size)), train_labels=labels[train_idx])
+
+
+def build_or_resume(run_dir: Path, config: TrainConfig, steps: int, log: LogFn = print):
+    """(model, resume state): last.keras with its optimizer when the run has finished epochs; else a new
+    MobileViT or the `init_from` model, compiled."""
+    from emotion_core.export import load_keras_model
+    from emotion_core.mobilevit import build_mobilevit, compile_model
 
     files = runs.RunDir(run_dir)
     state = files.read_state()
@@ -239,28 +264,35 @@ def _fit(run_dir: Path, config: TrainConfig, stop, log: LogFn) -> None:
         model = load_keras_model(files.last_model, compile=True)
         runs.truncate_metrics(run_dir, state["epochs_done"])
         log(f"resuming after epoch {state['epochs_done']}")
+        return model, state
+    state = {"epochs_done": 0, "best_value": -1.0, "best_epoch": 0, "wait": 0}
+    if config.init_from:
+        model = load_keras_model(Path(config.init_from))
+        if tuple(model.input_shape[1:]) != (config.image_size, config.image_size, 1):
+            raise ValueError(f"{config.init_from} expects input {model.input_shape[1:]}, "
+                             f"not {config.image_size}x{config.image_size}x1.")
+        log(f"starting from {config.init_from}")
     else:
-        state = {"epochs_done": 0, "best_value": -1.0, "best_epoch": 0, "wait": 0}
-        if config.init_from:
-            model = load_keras_model(Path(config.init_from))
-            if tuple(model.input_shape[1:]) != (config.image_size, config.image_size, 1):
-                raise ValueError(f"{config.init_from} expects input {model.input_shape[1:]}, "
-                                 f"not {config.image_size}x{config.image_size}x1.")
-            log(f"starting from {config.init_from}")
-        else:
-            model = build_mobilevit(config.variant, config.image_size, strides=tuple(config.strides),
-                                    dropout=config.dropout)
-        compile_model(model, _learning_rate(config, steps), config.label_smoothing)
-        log(f"MobileViT-{config.variant.upper()}: {model.count_params():,} parameters, strides {config.strides}")
+        model = build_mobilevit(config.variant, config.image_size, strides=tuple(config.strides),
+                                dropout=config.dropout)
+    compile_model(model, _learning_rate(config, steps), config.label_smoothing)
+    log(f"MobileViT-{config.variant.upper()}: {model.count_params():,} parameters, strides {config.strides}")
+    return model, state
 
-    weights = balanced_class_weights(labels[train_idx]) if config.class_weights else None
+
+def fit(run_dir: Path, config: TrainConfig, model, state: dict, data: PreparedData, stop, log: LogFn = print) -> None:
+    """Fit the remaining epochs with the run's callbacks; a stopped run says how to resume, a finished one is
+    evaluated and exported."""
+    from emotion_core.callbacks import EarlyStopping, EpochRecorder, ProgressWriter, StopOnRequest
+
+    weights = balanced_class_weights(data.train_labels) if config.class_weights else None
     stop_on_request = StopOnRequest(stop)
-    callbacks = [stop_on_request, ProgressWriter(run_dir, config.epochs, steps, state),
+    callbacks = [stop_on_request, ProgressWriter(run_dir, config.epochs, data.steps, state),
                  EpochRecorder(run_dir, config.epochs, state, stop_on_request, log),
                  EarlyStopping(config.patience, state, log)]
     if state["epochs_done"] < config.epochs and not (config.patience and state["wait"] >= config.patience):
         runs.write_status(run_dir, RunState.RUNNING, message="training")
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=state["epochs_done"],
+        model.fit(data.train, validation_data=data.validation, epochs=config.epochs, initial_epoch=state["epochs_done"],
                   class_weight=weights, callbacks=callbacks, verbose=0, shuffle=False)
     if stop.is_set():
         runs.write_status(run_dir, RunState.STOPPED, pid=None,
