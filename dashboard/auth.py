@@ -79,12 +79,17 @@ def require_login() -> None:
         given = st.text_input("Team password", type="password")
         submitted = st.form_submit_button("Enter")
     if submitted:
-        accepted, message = check_password("team", given, str(expected))
-        if accepted:
-            st.session_state["authenticated"] = True
-            st.rerun()
-        st.error(message)
+        _unlock("team", given, str(expected), "authenticated")
     st.stop()
+
+
+def _unlock(kind: str, given: str, expected: str, state_key: str) -> None:
+    """Check a submitted password: right -> mark this session and rerun; wrong -> the (throttled) message."""
+    accepted, message = check_password(kind, given, expected)
+    if accepted:
+        st.session_state[state_key] = True
+        st.rerun()
+    st.error(message)
 
 
 def is_admin() -> bool:
@@ -105,8 +110,4 @@ def admin_login_widget() -> None:
     with st.sidebar.expander("Admin"):
         given = st.text_input("Admin password", type="password", key="admin_pw")
         if st.button("Unlock", key="admin_unlock"):
-            accepted, message = check_password("admin", given, str(admin))
-            if accepted:
-                st.session_state["admin"] = True
-                st.rerun()
-            st.error(message)
+            _unlock("admin", given, str(admin), "admin")

@@ -14,12 +14,8 @@ Architecture (paper, Table 4 / ml-cvnets):
     head      conv1x1(head), global average pool, dense(classes)
 (widths c1..c5 and head per variant: `variants.VARIANTS`)
 
-Stride plan: five strides (stem, layer2, layer3, layer4, layer5). The paper
-uses 2 everywhere (total stride 32), so the maps entering the MobileViT blocks
-(input/8, /16, /32) must be divisible by the 2x2 patch: input a multiple of 64.
-`plan_strides` takes the first plan of `STRIDE_PLANS` whose three block maps
-are even and whose last map is at least 4 pixels (a 2x2 map is a single
-patch); cheap early layers come first (training speeds: README, benchmarks/train_throughput.py):
+Stride plans (why and how they are chosen: `emotion_core.variants`); cheap early layers come first
+(training speeds: README, benchmarks/train_throughput.py):
 
     input  48: (2, 1, 2, 2, 1)  block maps 12, 6, 6
     input  64: (2, 2, 2, 2, 1)  block maps  8, 4, 4
