@@ -40,7 +40,7 @@ def test_password_gate(env):
 
 
 APP_PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "app_pages").glob("*.py"))
-PAGE_TITLES = ["Dataset", "Augmentation", "Training", "Evaluation", "Live", "Photo"]
+PAGE_TITLES = ["Dataset", "Augmentation", "Training", "Evaluation", "Live", "Photo", "Video"]
 
 
 @pytest.fixture(autouse=True)
