@@ -122,7 +122,7 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
     }
 
 
-PAGES = ["", "Dataset", "Augmentation", "Training", "Evaluation", "Photo", "Live"]
+PAGES = ["", "Dataset", "Augmentation", "Training", "Evaluation", "Photo", "Video", "Live"]
 
 
 def visit_every_page(playwright, url: str) -> None:

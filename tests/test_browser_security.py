@@ -10,7 +10,7 @@ from browser_harness import browser_available, launch_browser, streamlit_server,
 
 pytestmark = pytest.mark.skipif(browser_available() is not None, reason=str(browser_available()))
 
-PAGES = ["Dataset", "Augmentation", "Training", "Evaluation", "Live", "Photo"]
+PAGES = ["Dataset", "Augmentation", "Training", "Evaluation", "Live", "Photo", "Video"]
 
 
 def _env(tiny_data, trained_run, tmp: Path) -> dict[str, str]:
