@@ -152,7 +152,6 @@ def main() -> int:
             timed("analyse + MP4", lambda: analyse(work / "annotated.mp4"), total)]
     count_found(rows[1], boxes["ours"], total)
     try:
-        sys.path.insert(0, "/tmp/ferpkg")
         from fer.fer import FER  # type: ignore[import-not-found]
 
         detector = FER(mtcnn=False)
