@@ -9,23 +9,33 @@ import numpy as np
 import pytest
 
 from emotion_core.inference import Classifier, center_zoom
+from emotion_core.paths import default_model_dir
+
+DEFAULT = default_model_dir()
 
 
-def test_run_directory_turns_zoom_tta_on(trained_run, tmp_path):
-    served = tmp_path / "served"
-    shutil.copytree(trained_run, served)
-    config = json.loads((served / "config.json").read_text())
-    (served / "config.json").write_text(json.dumps({**config, "serving": {"flip_tta": True, "zoom_tta": 0.9}}))
-    plain, tta = Classifier.from_run(trained_run), Classifier.from_run(served)
-    assert (tta.flip_tta, tta.zoom_tta) == (True, 0.9)
-    x = np.random.default_rng(2).random((3, 48, 48, 1)).astype(np.float32) * 255
+def _served_copy(folder, serving: dict):
+    """The served model's TFLite file with its config.json, serving options replaced."""
+    folder.mkdir()
+    shutil.copy2(DEFAULT / "model.tflite", folder / "model.tflite")
+    config = json.loads((DEFAULT / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "serving": serving}))
+    return folder
+
+
+def test_run_directory_turns_zoom_tta_on(tmp_path):
+    plain = Classifier.from_run(_served_copy(tmp_path / "plain", {}))
+    tta = Classifier.from_run(_served_copy(tmp_path / "served", {"flip_tta": True, "zoom_tta": 0.9}))
+    assert (bool(plain.flip_tta), bool(plain.zoom_tta), tta.flip_tta, tta.zoom_tta) == (False, False, True, 0.9)
+    size = tta.input_size
+    x = np.random.default_rng(2).random((3, size, size, 1)).astype(np.float32) * 255
     zoomed = center_zoom(x, 0.9)
     expected = np.mean([plain.predict(v) for v in (x, zoomed, x[:, :, ::-1], zoomed[:, :, ::-1])], axis=0)
     assert np.allclose(tta.predict(x), expected, atol=1e-5)
 
 
 def _tiny_model(shape: tuple[int, int, int], classes: int):
-    import keras
+    import keras  # here, not at the top: a mutation run forks per mutant, and TensorFlow does not survive a fork
 
     inputs = keras.Input(shape)
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
