@@ -69,3 +69,18 @@ def test_resolve_inside_outside_and_empty(monkeypatch, tmp_path):
     for empty in ("", "   "):
         with pytest.raises(ValueError, match="^Enter a data root folder.$"):
             settings.resolve_data_root(empty)
+
+
+def test_roots_and_default_from_secrets_toml(monkeypatch, tmp_path):
+    written = {("data", "roots"): ["sets", str(tmp_path)], ("data", "default"): "sets/fer"}
+    monkeypatch.setattr(settings, "secret", lambda section, key, default=None: written.get((section, key), default))
+    monkeypatch.chdir(tmp_path)  # relative paths are the project's, whatever the working folder
+    assert settings.data_roots() == [(settings.PROJECT_ROOT / "sets").resolve(), tmp_path]
+    assert settings.default_data_root() == (settings.PROJECT_ROOT / "sets" / "fer").resolve()
+
+
+def test_a_root_that_is_missing_or_a_file_is_skipped_when_preselecting(monkeypatch, tmp_path):
+    (tmp_path / "file_root").write_text("x")
+    make_dataset(tmp_path / "real" / "set")
+    monkeypatch.setenv("EMOTION_DATA_ROOTS", os.pathsep.join(str(tmp_path / n) for n in ("gone", "file_root", "real")))
+    assert settings.default_data_root() == tmp_path / "real" / "set"
