@@ -32,7 +32,7 @@ BUGS = {
                                    "        path.write_bytes(tmp.read_bytes())  # copied in place\n",
                                    "tests/test_run_control.py::test_readers_never_see_half_a_file"),
     "write_status drops fields": ("emotion_core/runs.py",
-                                  'status = read_json(Path(run_dir) / "status.json", {}) or {}', "status = {}",
+                                  'status = read_json(path, {}) or {}', "status = {}",
                                   "tests/test_runs.py::test_write_status_keeps_earlier_fields_and_stamps_the_time"),
     "cache key ignores mtime": ("emotion_core/data.py", "size, mtime = st.st_size, st.st_mtime_ns",
                                 "size, mtime = st.st_size, 0",
@@ -40,12 +40,12 @@ BUGS = {
     "password accepts a prefix": ("dashboard/auth.py", "return hmac.compare_digest(given.encode(), expected.encode())",
                                   "return expected.startswith(given)", "tests/test_access.py"),
     "resume from fresh weights": ("emotion_core/train.py",
-                                  'model = load_keras_model(run_dir / "last.keras", compile=True)',
+                                  'model = load_keras_model(files.last_model, compile=True)',
                                   'model = build_mobilevit(config.variant, config.image_size, '
                                   'strides=tuple(config.strides), dropout=config.dropout); '
                                   'compile_model(model, _learning_rate(config, steps), config.label_smoothing)',
                                   "tests/test_run_control.py::test_resume_continues_from_last_keras"),
-    "--init-from ignored": ("emotion_core/train.py", "        if config.init_from:", "        if False:",
+    "--init-from ignored": ("emotion_core/train.py", "    if config.init_from:", "    if False:",
                             "tests/test_run_control.py::test_init_from_starts_from_the_source_model"),
     "data root checked by prefix": ("dashboard/settings.py", "if path == root or root in path.parents:",
                                     "if str(path).startswith(str(root)):", "tests/test_os_errors.py"),
