@@ -13,14 +13,14 @@ import streamlit as st
 
 
 class SessionFolder:
-    """A private temporary folder; `close()`, the session's state being dropped or the server stopping
-    removes it, after calling every `on_close` hook (e.g. cancel a background job writing into it)."""
+    """A private temporary folder; the session's state being dropped or the server stopping removes it, after
+    calling every `on_close` hook (e.g. cancel a background job writing into it)."""
 
     def __init__(self, prefix: str = "emotion-session-"):
         self.path = Path(tempfile.mkdtemp(prefix=prefix))
         self._hooks: list[Callable[[], None]] = []
         self._numbers = itertools.count(1)
-        self._finalizer = weakref.finalize(self, _remove, self.path, self._hooks)
+        weakref.finalize(self, _remove, self.path, self._hooks)  # runs once: on garbage collection or at exit
 
     def on_close(self, hook: Callable[[], None]) -> None:
         self._hooks.append(hook)
@@ -30,13 +30,6 @@ class SessionFolder:
         folder = self.path / f"{stem}-{next(self._numbers)}"
         folder.mkdir()
         return folder
-
-    def close(self) -> None:
-        self._finalizer()
-
-    @property
-    def closed(self) -> bool:
-        return not self._finalizer.alive
 
 
 def _remove(path: Path, hooks: list[Callable[[], None]]) -> None:

@@ -71,11 +71,6 @@ class VideoJob:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """True when the job has ended within `timeout` seconds."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             return JobSnapshot(self._thread.is_alive(), self._progress, self._result, self._error)

@@ -70,9 +70,6 @@ class RunDir:
     def name(self) -> str:
         return self.path.name
 
-    def __truediv__(self, name: str) -> Path:
-        return self.path / name
-
     config = property(lambda self: self.path / "config.json")
     status = property(lambda self: self.path / "status.json")
     metrics = property(lambda self: self.path / "metrics.csv")

@@ -21,6 +21,8 @@ from emotion_core.labels import EMOTIONS
 from emotion_core.pipeline import EmotionPipeline
 from emotion_core.video import MAX_ANALYSIS_SIDE, Mp4Writer, VideoInfo, VideoReader
 
+# Positions in a row (VIDEO_COLUMNS order).
+_TIME, _TRACK, _LABEL = (VIDEO_COLUMNS.index(c) for c in ("time_s", "track", "label"))
 _PROBS = slice(len(VIDEO_COLUMNS) - len(EMOTIONS), None)  # the 7 probabilities at the end of a row
 
 
@@ -84,21 +86,21 @@ class VideoAnalysis:
         """A summary per track, the most often seen first."""
         by_track: dict[int, list[tuple]] = {}
         for row in self.rows:
-            by_track.setdefault(row[2], []).append(row)
+            by_track.setdefault(row[_TRACK], []).append(row)
         summaries = []
         for track, rows in by_track.items():
-            labels = [r[7] for r in rows]
+            labels = [r[_LABEL] for r in rows]
             shares = {e: labels.count(e) / len(rows) for e in EMOTIONS}
             dominant = max(EMOTIONS, key=shares.__getitem__)
             mean = np.mean([r[_PROBS] for r in rows], axis=0)  # (7,)
-            summaries.append(TrackSummary(track, len(rows), rows[0][1], rows[-1][1], dominant, shares[dominant],
+            summaries.append(TrackSummary(track, len(rows), rows[0][_TIME], rows[-1][_TIME], dominant, shares[dominant],
                                           shares, {e: round(float(p), 4) for e, p in zip(EMOTIONS, mean)}))
         return sorted(summaries, key=lambda s: (-s.frames, s.track))
 
     def track_series(self, track: int) -> tuple[np.ndarray, np.ndarray]:
         """Times (N,) and probabilities (N, 7) of one track, in frame order."""
-        rows = [r for r in self.rows if r[2] == track]
-        return (np.array([r[1] for r in rows], np.float64),
+        rows = [r for r in self.rows if r[_TRACK] == track]
+        return (np.array([r[_TIME] for r in rows], np.float64),
                 np.array([r[_PROBS] for r in rows], np.float32).reshape(len(rows), len(EMOTIONS)))
 
     def row_dicts(self) -> list[dict]:
