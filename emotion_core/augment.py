@@ -1,8 +1,8 @@
-"""Augmentation: flips, rotation, zoom and translation, for training (Keras) and previews (OpenCV).
+"""Augmentation: flips, rotation, zoom, translation and random erasing, written with OpenCV.
 
-Training uses Keras preprocessing layers inside the tf.data pipeline
-(`build_augmenter`); previews use `augment_images`, the same transforms written
-with OpenCV, so the dashboard server never imports TensorFlow. Seedable.
+One implementation for everything: the training batches (`emotion_core.batches`, on any
+Keras backend) and the Augmentation page's previews call `augment_image`, so a preview
+shows exactly what training sees, and the dashboard server never imports TensorFlow. Seedable.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class AugmentConfig:
     rotation: max rotation as a fraction of a full turn (0.05 = +-18 degrees).
     zoom: max zoom in/out as a fraction (0.1 = +-10 %).
     translation: max shift as a fraction of the image size.
+    erasing: probability of blanking one random rectangle (2-25 % of the image) with noise,
+        so the model cannot lean on a single region (random erasing, Zhong et al. 2020).
     """
 
     horizontal_flip: bool = option(True, "--flip", "mirror left-right", label="Horizontal flip", off_flag="--no-flip")
@@ -35,13 +37,16 @@ class AugmentConfig:
     zoom: float = option(0.1, "--zoom", "max zoom in or out, fraction", label="Zoom", minimum=0.0, maximum=0.5)
     translation: float = option(0.1, "--translation", "max shift, fraction of the image size", label="Translation",
                                 minimum=0.0, maximum=0.5)
+    erasing: float = option(0.0, "--erasing", "probability of erasing a random rectangle", label="Random erasing",
+                            minimum=0.0, maximum=1.0)
 
     def __post_init__(self) -> None:
         check_ranges(self)
 
     @property
     def enabled(self) -> bool:
-        return bool(self.horizontal_flip or self.vertical_flip or self.rotation or self.zoom or self.translation)
+        return bool(self.horizontal_flip or self.vertical_flip or self.rotation or self.zoom or self.translation
+                    or self.erasing)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,45 +56,26 @@ class AugmentConfig:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
-NO_AUGMENTATION = AugmentConfig(False, False, 0.0, 0.0, 0.0)
-
-
-def build_augmenter(config: AugmentConfig, seed: int | None = None):
-    """A keras.Sequential of random layers for (B, H, W, C) float batches; identity when disabled."""
-    import keras
-    from keras import layers
-
-    steps = []
-    flip = {(True, True): "horizontal_and_vertical", (True, False): "horizontal", (False, True): "vertical"}
-    mode = flip.get((config.horizontal_flip, config.vertical_flip))
-    if mode:
-        steps.append(layers.RandomFlip(mode, seed=seed))
-    if config.rotation:
-        steps.append(layers.RandomRotation(config.rotation, fill_mode="reflect", seed=seed))
-    if config.zoom:
-        steps.append(layers.RandomZoom(config.zoom, fill_mode="reflect", seed=seed))
-    if config.translation:
-        steps.append(layers.RandomTranslation(config.translation, config.translation, fill_mode="reflect", seed=seed))
-    return keras.Sequential(steps, name="augmenter")
+NO_AUGMENTATION = AugmentConfig(False, False, 0.0, 0.0, 0.0, 0.0)
 
 
 def augment_images(images: np.ndarray, config: AugmentConfig, seed: int | None = 0, copies: int = 1) -> np.ndarray:
     """Augment a few uint8 images (N, H, W) or (N, H, W, C) for previews; returns uint8 (copies*N, ...).
 
-    The same transforms as `build_augmenter` (flip, rotation, zoom, translation, in that order,
-    reflected borders, bilinear), written with OpenCV so a preview never imports TensorFlow.
+    The transforms of training (`augment_image`), so a preview shows what the model sees.
     """
     squeeze = images.ndim == 3
     batch = images[..., None] if squeeze else images  # (N, H, W) -> (N, H, W, C)
     batch = np.tile(batch.astype(np.float32), (copies, 1, 1, 1))
     rng = np.random.default_rng(seed)
-    out = np.stack([_augment_one(image, config, rng) for image in batch]) if config.enabled else batch
+    out = np.stack([augment_image(image, config, rng) for image in batch]) if config.enabled else batch
     out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return out[..., 0] if squeeze else out
 
 
-def _augment_one(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """One (H, W, C) float image through the random steps of `build_augmenter`."""
+def augment_image(image: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """One (H, W, C) float image in [0, 255] through the random steps: flips, rotation, zoom, translation
+    (reflected borders, bilinear, the conventions of Keras' Random* layers), then erasing."""
     h, w = image.shape[:2]
     if config.horizontal_flip and rng.random() < 0.5:
         image = image[:, ::-1]
@@ -106,7 +92,21 @@ def _augment_one(image: np.ndarray, config: AugmentConfig, rng: np.random.Genera
     if config.translation:
         dy, dx = rng.uniform(-config.translation, config.translation, size=2) * (h, w)
         image = _warp(image, np.array([[1.0, 0, -dx], [0, 1.0, -dy]]))
+    if config.erasing and rng.random() < config.erasing:
+        image = _erase(image, rng)
     return image
+
+
+def _erase(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A copy with one rectangle of 2-25 % of the area, aspect 0.3-3.3, filled with uniform noise."""
+    h, w, c = image.shape
+    area = rng.uniform(0.02, 0.25) * h * w
+    aspect = np.exp(rng.uniform(np.log(0.3), np.log(3.3)))
+    eh, ew = min(h, max(1, int(round(np.sqrt(area * aspect))))), min(w, max(1, int(round(np.sqrt(area / aspect)))))
+    top, left = rng.integers(0, h - eh + 1), rng.integers(0, w - ew + 1)
+    out = image.copy()
+    out[top:top + eh, left:left + ew] = rng.uniform(0, 255, size=(eh, ew, c))
+    return out
 
 
 def _warp(image: np.ndarray, inverse: np.ndarray) -> np.ndarray:
