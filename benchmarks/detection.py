@@ -73,7 +73,7 @@ def faces_from(data_root: Path, model_dir: Path, split: str, count: int, seed: i
     import json
 
     from emotion_core.data import load_split
-    from emotion_core.train import stratified_split
+    from emotion_core.train import hold_out
 
     if split == "test":
         test = load_split(data_root, "test", 48)
@@ -82,7 +82,7 @@ def faces_from(data_root: Path, model_dir: Path, split: str, count: int, seed: i
         config = json.loads((model_dir / "config.json").read_text())
         train = load_split(data_root, "train", 48)
         images, labels = train.images, train.labels
-        _, pool = stratified_split(labels, config.get("val_fraction", 0.1), config.get("seed", 42))
+        _, pool = hold_out(labels, config.get("val_fraction", 0.1))
     pick = np.random.default_rng(seed).choice(pool, size=min(count, len(pool)), replace=False)
     return images[pick], labels[pick]
 

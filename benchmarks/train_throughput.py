@@ -1,6 +1,8 @@
-"""Training throughput (images/s) per MobileViT variant and input size, on random data.
+"""Training throughput (images/s) per MobileViT variant and input size, on random data, on the device
+training would use (the GPU when there is one) with the Keras backend of KERAS_BACKEND.
 
-    python benchmarks/train_throughput.py [--variants xxs,xs,s] [--sizes 48,64] [--steps 10]
+    python benchmarks/train_throughput.py [--variants xxs,xs,s] [--sizes 48,64] [--steps 10] [--batch-size 64]
+    KERAS_BACKEND=jax python benchmarks/train_throughput.py --variants xs --sizes 64 --batch-size 128
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import numpy as np
 def measure(variant: str, size: int, batch: int, steps: int) -> dict:
     import keras
 
+    from emotion_core.hardware import plan
     from emotion_core.mobilevit import build_mobilevit, compile_model
     from emotion_core.variants import plan_strides
+
+    hardware = plan()
 
     model = compile_model(build_mobilevit(variant, size))
     x = np.random.default_rng(0).random((batch * steps, size, size, 1)).astype("float32") * 255
@@ -28,7 +33,8 @@ def measure(variant: str, size: int, batch: int, steps: int) -> dict:
     start = time.perf_counter()
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     seconds = time.perf_counter() - start
-    return {"variant": variant.upper(), "input": size, "strides": str(plan_strides(size)),
+    return {"device": f"{hardware.device} ({hardware.devices[0]})", "backend": hardware.backend,
+            "variant": variant.upper(), "input": size, "strides": str(plan_strides(size)),
             "params": f"{model.count_params():,}", "batch": batch, "images/s": len(x) / seconds,
             "ms/step": seconds / steps * 1000}
 

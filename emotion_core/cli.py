@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="confusion matrix and per-class metrics of a run on a split")
     ev.add_argument("--run", required=True, help="run directory (or models/default)")
     ev.add_argument("--data", required=True)
-    ev.add_argument("--split", default="test", choices=["train", "test"])
+    ev.add_argument("--split", default="test", choices=["train", "test", "validation"],
+                    help="validation: the run's hold-out of train, for comparing candidates (default test)")
     ev.add_argument("--batch-size", type=int, default=256)
     ev.add_argument("--cache-dir", default=None)
     ev.add_argument("--json", action="store_true")

@@ -109,24 +109,46 @@ class Evaluation:
     probs: np.ndarray  # (N, classes), aligned with data.labels
 
 
-def evaluate_split(predict: Callable[[np.ndarray], np.ndarray], data_root, split: str, image_size: int,
-                   cache_dir=None, batch_size: int = 256, progress=None) -> Evaluation:
-    """Classify every image of a split through `predict` and build the report."""
+VALIDATION = "validation"  # the hold-out of train that training validates on (`train.hold_out`)
+
+
+def load_evaluation_split(data_root, split: str, image_size: int, cache_dir=None, progress=None,
+                          val_fraction: float = 0.1) -> SplitData:
+    """"train", "test", or "validation": the training hold-out (`val_fraction` of train, the fixed seed), the
+    only split on which candidates may be compared without spending the test split."""
+    import dataclasses
+
     from emotion_core.data import load_split
 
-    data = load_split(data_root, split, image_size, cache_dir, progress=progress)
+    if split != VALIDATION:
+        return load_split(data_root, split, image_size, cache_dir, progress=progress)
+    from emotion_core.train import hold_out
+
+    train = load_split(data_root, "train", image_size, cache_dir, progress=progress)
+    _, rows = hold_out(train.labels, val_fraction)
+    return dataclasses.replace(train, split=VALIDATION, images=train.images[rows], labels=train.labels[rows],
+                               paths=[train.paths[i] for i in rows])
+
+
+def evaluate_split(predict: Callable[[np.ndarray], np.ndarray], data_root, split: str, image_size: int,
+                   cache_dir=None, batch_size: int = 256, progress=None, val_fraction: float = 0.1) -> Evaluation:
+    """Classify every image of a split ("train", "test" or "validation") through `predict`; the report."""
+    data = load_evaluation_split(data_root, split, image_size, cache_dir, progress, val_fraction)
     probs = predict_in_batches(predict, data.images, batch_size=batch_size)
     return Evaluation(evaluate_predictions(data.labels, probs), data, probs)
 
 
 def evaluate_model_dir(model_dir, data_root, split: str = "test", cache_dir=None, batch_size: int = 256,
                        progress=None) -> Evaluation:
-    """Evaluate a run directory's served model (TFLite first, with its serving options) on a split."""
+    """Evaluate a run directory's served model (TFLite first, with its serving options) on a split; the
+    validation split is the run's own hold-out (its val_fraction)."""
     from emotion_core.inference import Classifier
+    from emotion_core.runs import RunDir
 
     classifier = Classifier.from_run(model_dir)
+    val_fraction = float(RunDir(model_dir).read_config(missing_ok=True).get("val_fraction", 0.1))
     return evaluate_split(classifier.predict, data_root, split, classifier.input_size, cache_dir, batch_size,
-                          progress)
+                          progress, val_fraction)
 
 
 def write_reports(run_dir: Path, evaluation: Evaluation) -> None:

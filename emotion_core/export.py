@@ -54,16 +54,36 @@ def export_tflite(model, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def float32_copy(model):
+    """`model` itself when it computes in float32; else (mixed precision) a float32 copy with the same weights,
+    so exports and the served model never depend on a GPU number format."""
+    import keras
+
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+
+    def as_float32(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=as_float32)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def export_all(model, directory: str | os.PathLike) -> dict[str, Path]:
-    """model.keras, saved_model/ and model.tflite in `directory`."""
+    """model.keras, saved_model/ and model.tflite in `directory`, all float32; on a backend other than
+    TensorFlow only model.keras (export the others later on TensorFlow: `python -m emotion_core export`)."""
+    import keras
+
     from emotion_core.runs import RunDir
 
     files = RunDir(directory)
-    return {
-        "keras": save_keras(model, files.keras_model),
-        "saved_model": export_saved_model(model, files.saved_model),
-        "tflite": export_tflite(model, files.tflite_model),
-    }
+    model = float32_copy(model)
+    paths = {"keras": save_keras(model, files.keras_model)}
+    if keras.backend.backend() == "tensorflow":
+        paths["saved_model"] = export_saved_model(model, files.saved_model)
+        paths["tflite"] = export_tflite(model, files.tflite_model)
+    return paths
 
 
 def load_keras_model(path: str | os.PathLike, compile: bool = False):

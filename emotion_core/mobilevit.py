@@ -125,15 +125,23 @@ def build_mobilevit(
     x = _conv_bn(x, w.head, 1, 1, "head")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    # float32 probabilities under a mixed-precision policy too (stable softmax and loss)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probs", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"mobilevit_{variant.lower()}")
 
 
-def compile_model(model: keras.Model, learning_rate=1e-3, label_smoothing: float = 0.0) -> keras.Model:
-    """Adam, categorical cross-entropy, accuracy / precision / recall (micro, threshold 0.5)."""
+def compile_model(model: keras.Model, learning_rate=1e-3, label_smoothing: float = 0.0, weight_decay: float = 0.0,
+                  ema: bool = False, focal_gamma: float = 0.0) -> keras.Model:
+    """Adam (AdamW with `weight_decay`, an exponential moving average of the weights with `ema`), categorical
+    cross-entropy (focal with `focal_gamma` > 0), accuracy / precision / recall (micro, threshold 0.5)."""
+    averaging = {"use_ema": True, "ema_momentum": 0.999} if ema else {}
+    optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, **averaging) if weight_decay
+                 else keras.optimizers.Adam(learning_rate, **averaging))
+    loss = (keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=focal_gamma, label_smoothing=label_smoothing)
+            if focal_gamma else keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing))
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        optimizer=optimizer,
+        loss=loss,
         metrics=[
             keras.metrics.CategoricalAccuracy(name="accuracy"),
             keras.metrics.Precision(name="precision"),

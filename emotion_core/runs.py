@@ -7,6 +7,7 @@ A run directory `runs/<id>/` holds::
     metrics.csv          one row per finished epoch, appended as training goes
     progress.json        position inside the current epoch (for live charts)
     state.json           resume state: epochs done, best epoch, early-stopping wait
+    hardware.json        each training sitting: backend, devices, distribution, first epoch
     best.keras           best model by validation accuracy (atomic save)
     last.keras           last finished epoch with optimizer state (for resume)
     model.keras          the final model (the best), SavedModel in saved_model/,
@@ -85,6 +86,7 @@ class RunDir:
     predictions = property(lambda self: self.path / "test_predictions.npz")
     log = property(lambda self: self.path / "train.log")
     model_selection = property(lambda self: self.path / "MODEL_SELECTION.md")
+    hardware = property(lambda self: self.path / "hardware.json")  # one entry per training sitting
     stop_file = property(lambda self: self.path / STOP_FILE)
 
     @property
@@ -117,6 +119,14 @@ class RunDir:
 
     def write_state(self, state: dict) -> None:
         atomic_write_json(self.state, state)
+
+    def read_hardware(self) -> list[dict]:
+        """The sittings that trained this run: backend, device, distribution, devices, first epoch, time."""
+        entries = read_json(self.hardware, [])
+        return entries if isinstance(entries, list) else []
+
+    def append_hardware(self, entry: dict) -> None:
+        atomic_write_json(self.hardware, [*self.read_hardware(), entry])
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -1,11 +1,13 @@
-"""Training: tf.data with on-the-fly augmentation, run directory, stop and resume.
+"""Training on any Keras backend and the hardware present: batches, recipes, run directory, stop and resume.
 
 `train(config)` writes `runs/<id>/` as it goes (see `emotion_core.runs`):
 metrics.csv after every epoch, best.keras and last.keras atomically, and at
 the end the test metrics, confusion matrix and exports. SIGTERM/SIGINT or a
 STOP file stop it at the next batch, keeping the directory consistent;
 `resume(run_dir)` continues from last.keras. A process killed outright leaves
-the last finished epoch intact and is reported as interrupted.
+the last finished epoch intact and is reported as interrupted. Each sitting records
+its backend and devices in hardware.json (`emotion_core.hardware`); a run resumed on
+other hardware continues from its last epoch.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import numpy as np
 from emotion_core import runs
 from emotion_core.augment import AugmentConfig
 from emotion_core.data import DEFAULT_IMAGE_SIZE, load_split
+from emotion_core.hardware import DEVICES, DISTRIBUTIONS, HardwarePlan
 from emotion_core.labels import EMOTIONS, NUM_CLASSES
 from emotion_core.options import check_ranges, option
 from emotion_core.run_schema import RunState
 from emotion_core.variants import VARIANTS
 
 if TYPE_CHECKING:
-    import tensorflow as tf
+    from emotion_core.batches import TrainingBatches
 
 LogFn = Callable[[str], None]
 
@@ -59,11 +62,31 @@ class TrainConfig:
     patience: int = option(10, "--patience", "early stopping on validation accuracy, in epochs (0: off)",
                            label="Early-stopping patience", minimum=0, maximum=1000)
     dropout: float = option(0.1, "--dropout", "dropout before the classifier", minimum=0.0, maximum=0.9)
-    seed: int = option(42, "--seed", "random seed (split, weights, augmentation)")
+    weight_decay: float = option(0.0, "--weight-decay", "decoupled weight decay, AdamW (0: Adam)",
+                                 label="Weight decay (AdamW)", minimum=0.0, maximum=1.0)
+    ema: bool = option(False, "--ema", "validate and keep an exponential moving average of the weights "
+                       "(momentum 0.999)", label="Average the weights (EMA)")
+    mixup: float = option(0.0, "--mixup", "mixup strength, the Beta(a, a) parameter (0: off; 0.2 is usual)",
+                          label="Mixup", minimum=0.0, maximum=10.0)
+    cutmix: float = option(0.0, "--cutmix", "cutmix strength, the Beta(a, a) parameter (0: off; 1 is usual)",
+                           label="Cutmix", minimum=0.0, maximum=10.0)
+    focal_gamma: float = option(0.0, "--focal-gamma", "focal loss gamma: weight hard examples such as disgust "
+                                "and fear (0: cross-entropy; 2 is usual)", label="Focal loss gamma",
+                                minimum=0.0, maximum=10.0)
+    device: str = option("auto", "--device", "train on the GPU when there is one (auto), or insist on cpu or gpu",
+                         choices=DEVICES)
+    distribution: str = option("auto", "--distribution", "spread over devices: auto (all GPUs, or the cluster "
+                               "in TF_CONFIG), none, mirrored, multi-worker", choices=DISTRIBUTIONS)
+    mixed_precision: bool = option(False, "--mixed-precision", "bfloat16 compute, float32 weights (GPUs only)")
+    seed: int = option(42, "--seed", "random seed (weights, order, augmentation; the validation hold-out is "
+                       "the same for every seed)")
     augment: AugmentConfig = field(default_factory=AugmentConfig, metadata={"nested": AugmentConfig})
     cache_dir: str | None = option(None, "--cache-dir", "where decoded .npz caches go")
     max_train_images: int | None = option(None, "--max-train-images", "subsample train (quick trials, tests)",
                                           minimum=1)
+    evaluate_test: bool = option(True, "--test", "evaluate the best model on the test split when training ends; "
+                                 "comparing candidates, leave the test split for the one you ship",
+                                 off_flag="--no-test")
     init_from: str | None = option(None, "--init-from", "a .keras model to start from (fine-tuning) instead of "
                                    "random weights")
 
@@ -97,6 +120,14 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
 
 
+HOLD_OUT_SEED = 42  # the validation hold-out ignores --seed: every run on a data set is judged on the same images
+
+
+def hold_out(labels: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices) of a run: the stratified split with the fixed hold-out seed."""
+    return stratified_split(labels, fraction, HOLD_OUT_SEED)
+
+
 def balanced_class_weights(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> dict[int, float]:
     """n / (k * count_c), clipped to [0.2, 10]; absent classes get 1."""
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
@@ -105,22 +136,6 @@ def balanced_class_weights(labels: np.ndarray, num_classes: int = NUM_CLASSES) -
     weights = np.ones(num_classes)
     weights[present] = np.clip(len(labels) / (k * counts[present]), 0.2, 10.0)
     return {i: float(w) for i, w in enumerate(weights)}
-
-
-def tf_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, augmenter=None,
-                 shuffle: bool = False, seed: int = 0):
-    """tf.data of (float32 (B, S, S, 1) in [0, 255], one-hot (B, 7)); augmentation per batch."""
-    import tensorflow as tf
-
-    x = images[..., None]  # (N, S, S) -> (N, S, S, 1)
-    y = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE)
-    if augmenter is not None and augmenter.layers:
-        ds = ds.map(lambda a, b: (augmenter(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _learning_rate(config: TrainConfig, steps_per_epoch: int):
@@ -154,6 +169,7 @@ def start_run(config: TrainConfig, runs_dir: Path | None = None, run_id: str | N
 def train(config: TrainConfig, runs_dir: Path | None = None, run_id: str | None = None,
           log: LogFn = print) -> Path:
     """Start a new run and train it to the end (or a stop request); returns the run directory."""
+    plan_hardware(config)  # a device or distribution that cannot start fails before any file is written
     run_dir = start_run(config, runs_dir, run_id)
     return run_training(run_dir, log=log)
 
@@ -195,7 +211,9 @@ def run_training(run_dir: Path, log: LogFn = print) -> Path:
         runs.RunDir(run_dir).stop_file.unlink(missing_ok=True)
         stop.install()
         runs.write_status(run_dir, RunState.RUNNING, pid=os.getpid(), message="loading data")
-        _fit(run_dir, config, stop, log)
+        hardware = plan_hardware(config)
+        log(f"training on {hardware.summary()}")
+        _fit(run_dir, config, hardware, stop, log)
     except BaseException as exc:
         state = RunState.STOPPED if isinstance(exc, KeyboardInterrupt) else RunState.FAILED
         runs.write_status(run_dir, state, pid=None, message=f"{type(exc).__name__}: {exc}")
@@ -206,29 +224,51 @@ def run_training(run_dir: Path, log: LogFn = print) -> Path:
     return run_dir
 
 
-def _fit(run_dir: Path, config: TrainConfig, stop, log: LogFn) -> None:
+def plan_hardware(config: TrainConfig) -> HardwarePlan:
+    """The backend, devices and distribution this process will train `config` on (HardwareError if it cannot)."""
+    from emotion_core.hardware import HardwareError, plan
+
+    hardware = plan(config.device, config.distribution, config.mixed_precision)
+    if hardware.distribution != "none" and config.batch_size % len(hardware.devices):
+        raise HardwareError(f"The batch size ({config.batch_size}) must be a multiple of the "
+                            f"{len(hardware.devices)} devices it is split over.")
+    return hardware
+
+
+def _fit(run_dir: Path, config: TrainConfig, hardware: HardwarePlan, stop, log: LogFn) -> None:
     """The training process's work: seed, data, model (new, fine-tuned or resumed), fit, then the reports."""
     import keras
 
+    from emotion_core.hardware import training_scope
+
     keras.utils.set_random_seed(config.seed)
-    data = prepare_data(config, log)
-    model, state = build_or_resume(run_dir, config, data.steps, log)
+    data = prepare_data(config, log, replicas=len(hardware.devices) if hardware.distribution != "none" else 1)
+    with training_scope(hardware):
+        model, state = build_or_resume(run_dir, config, data.steps, log)
+    runs.RunDir(run_dir).append_hardware({**hardware.to_dict(), "from_epoch": state["epochs_done"] + 1,
+                                          "time": time.time()})
+    data.train.start_at(state["epochs_done"])
     fit(run_dir, config, model, state, data, stop, log)
 
 
 @dataclass
 class PreparedData:
-    """The training and validation pipelines of a run and what the fit needs to know about them."""
+    """The training and validation batches of a run and what the fit needs to know about them."""
 
-    train: "tf.data.Dataset"
-    validation: "tf.data.Dataset | None"
+    train: "TrainingBatches"
+    validation: "TrainingBatches | None"
     steps: int  # batches per epoch
     train_labels: np.ndarray  # (N,) class indices of the training part, for class weights
 
 
-def prepare_data(config: TrainConfig, log: LogFn = print) -> PreparedData:
-    """Load (or read the cache of) the train split, cap it, hold out validation, build the tf.data pipelines."""
-    from emotion_core.augment import build_augmenter
+def _batch_workers() -> int:
+    """Threads that build batches: half the cores, 1 to 8 (the other half runs the model on a CPU)."""
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def prepare_data(config: TrainConfig, log: LogFn = print, replicas: int = 1) -> PreparedData:
+    """Load (or read the cache of) the train split, cap it, hold out validation, build the batches."""
+    from emotion_core.batches import TrainingBatches
 
     log(f"loading {config.data_root} at {config.image_size}px")
     last_report = [0.0]
@@ -243,13 +283,16 @@ def prepare_data(config: TrainConfig, log: LogFn = print) -> PreparedData:
     if config.max_train_images and len(labels) > config.max_train_images:
         keep = np.random.default_rng(config.seed).permutation(len(labels))[: config.max_train_images]
         images, labels = images[np.sort(keep)], labels[np.sort(keep)]
-    train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed)
+    train_idx, val_idx = hold_out(labels, config.val_fraction)
     log(f"train {len(train_idx)} images, validation {len(val_idx)}; skipped unreadable: {len(train_split.unreadable)}")
-    augmenter = build_augmenter(config.augment, seed=config.seed) if config.augment.enabled else None
-    return PreparedData(
-        train=tf_dataset(images[train_idx], labels[train_idx], config.batch_size, augmenter, True, config.seed),
-        validation=tf_dataset(images[val_idx], labels[val_idx], config.batch_size) if len(val_idx) else None,
-        steps=int(np.ceil(len(train_idx) / config.batch_size)), train_labels=labels[train_idx])
+    workers = _batch_workers()
+    train = TrainingBatches(images[train_idx], labels[train_idx], config.batch_size, train=True,
+                            augment=config.augment, mixup=config.mixup, cutmix=config.cutmix, seed=config.seed,
+                            workers=workers, multiple=replicas)
+    validation = TrainingBatches(images[val_idx], labels[val_idx], config.batch_size, workers=workers,
+                                 multiple=replicas) if len(val_idx) >= replicas else None
+    return PreparedData(train=train, validation=validation, steps=len(train),
+                        train_labels=labels[train_idx])
 
 
 def build_or_resume(run_dir: Path, config: TrainConfig, steps: int, log: LogFn = print):
@@ -275,7 +318,8 @@ def build_or_resume(run_dir: Path, config: TrainConfig, steps: int, log: LogFn =
     else:
         model = build_mobilevit(config.variant, config.image_size, strides=tuple(config.strides),
                                 dropout=config.dropout)
-    compile_model(model, _learning_rate(config, steps), config.label_smoothing)
+    compile_model(model, _learning_rate(config, steps), config.label_smoothing, weight_decay=config.weight_decay,
+                  ema=config.ema, focal_gamma=config.focal_gamma)
     log(f"MobileViT-{config.variant.upper()}: {model.count_params():,} parameters, strides {config.strides}")
     return model, state
 
@@ -283,11 +327,15 @@ def build_or_resume(run_dir: Path, config: TrainConfig, steps: int, log: LogFn =
 def fit(run_dir: Path, config: TrainConfig, model, state: dict, data: PreparedData, stop, log: LogFn = print) -> None:
     """Fit the remaining epochs with the run's callbacks; a stopped run says how to resume, a finished one is
     evaluated and exported."""
+    import keras
+
     from emotion_core.callbacks import EarlyStopping, EpochRecorder, ProgressWriter, StopOnRequest
 
     weights = balanced_class_weights(data.train_labels) if config.class_weights else None
     stop_on_request = StopOnRequest(stop)
-    callbacks = [stop_on_request, ProgressWriter(run_dir, config.epochs, data.steps, state),
+    # With EMA the averaged weights are validated and saved: the swap comes before the recorder.
+    averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema else []
+    callbacks = [stop_on_request, *averaging, ProgressWriter(run_dir, config.epochs, data.steps, state),
                  EpochRecorder(run_dir, config.epochs, state, stop_on_request, log),
                  EarlyStopping(config.patience, state, log)]
     if state["epochs_done"] < config.epochs and not (config.patience and state["wait"] >= config.patience):
@@ -302,20 +350,31 @@ def fit(run_dir: Path, config: TrainConfig, model, state: dict, data: PreparedDa
     finalize_run(run_dir, config, log)
 
 
-def finalize_run(run_dir: Path, config: TrainConfig, log: LogFn = print) -> dict:
-    """Evaluate best.keras on the test split, write the reports and exports; status completed."""
+def finalize_run(run_dir: Path, config: TrainConfig, log: LogFn = print) -> dict | None:
+    """Evaluate best.keras on the test split (unless the config says not to), write the reports and exports;
+    status completed. Returns the test report, None when the test split was left alone."""
     from emotion_core.evaluate import evaluate_split, write_reports
     from emotion_core.export import export_all, load_keras_model
 
-    runs.write_status(run_dir, RunState.RUNNING, message="evaluating on the test split")
-    model = load_keras_model(runs.RunDir(run_dir).best_model)
-    evaluation = evaluate_split(lambda b: model(b, training=False), config.data_root, "test", config.image_size,
-                                config.cache_dir)
-    write_reports(run_dir, evaluation)
-    report = evaluation.report
-    log(f"test accuracy {report['accuracy']:.4f}, macro F1 {report['macro']['f1']:.4f} on {report['support']} images")
+    files = runs.RunDir(run_dir)
+    model = load_keras_model(files.best_model)
+    report = None
+    if config.evaluate_test:
+        runs.write_status(run_dir, RunState.RUNNING, message="evaluating on the test split")
+        evaluation = evaluate_split(lambda b: model(b, training=False), config.data_root, "test", config.image_size,
+                                    config.cache_dir)
+        write_reports(run_dir, evaluation)
+        report = evaluation.report
+        log(f"test accuracy {report['accuracy']:.4f}, macro F1 {report['macro']['f1']:.4f} on {report['support']} "
+            "images")
     runs.write_status(run_dir, RunState.RUNNING, message="exporting")
     paths = export_all(model, run_dir)
     log("exported " + ", ".join(str(p) for p in paths.values()))
-    runs.write_status(run_dir, RunState.COMPLETED, pid=None, message=f"test accuracy {report['accuracy']:.4f}")
+    if "tflite" not in paths:
+        log(f"TFLite export needs the TensorFlow backend: python -m emotion_core export {run_dir}")
+    best = files.read_state() or {}
+    message = (f"test accuracy {report['accuracy']:.4f}" if report else
+               f"best validation accuracy {best.get('best_value', 0):.4f} (epoch {best.get('best_epoch')}); "
+               "test split not evaluated")
+    runs.write_status(run_dir, RunState.COMPLETED, pid=None, message=message)
     return report

@@ -19,7 +19,9 @@ CHANGED = {
     "class_weights": True, "val_fraction": 0.2, "patience": 4, "dropout": 0.2, "seed": 7,
     "augment.horizontal_flip": False, "augment.vertical_flip": True, "augment.rotation": 0.1,
     "augment.zoom": 0.2, "augment.translation": 0.05, "cache_dir": "/tmp/cache", "max_train_images": 500,
-    "init_from": "/models/start.keras",
+    "init_from": "/models/start.keras", "weight_decay": 0.05, "ema": True, "mixup": 0.2, "cutmix": 1.0,
+    "focal_gamma": 2.0, "device": "cpu", "distribution": "none", "mixed_precision": True, "evaluate_test": False,
+    "augment.erasing": 0.25,
 }
 
 

@@ -1,0 +1,155 @@
+"""Training on the hardware present: plans and refusals, mirrored over two logical CPUs, the JAX backend,
+the recipe options, and a run resumed on other hardware."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emotion_core import runs
+from emotion_core.hardware import HardwareError, plan
+from emotion_core.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_this_machine_plans_one_cpu_device():
+    hardware = plan()
+    assert (hardware.backend, hardware.device, hardware.distribution) == ("tensorflow", "cpu", "none")
+    assert len(hardware.devices) == 1 and "CPU" in hardware.devices[0]
+    assert "tensorflow backend, none over 1 CPU" in hardware.summary()
+
+
+@pytest.mark.parametrize("request_, message", [
+    ({"device": "gpu"}, "A GPU was asked for, but the tensorflow backend sees none"),
+    ({"mixed_precision": True}, "Mixed precision speeds up GPUs only"),
+    ({"distribution": "multi-worker"}, "multi-worker training needs TF_CONFIG"),
+    ({"device": "tpu"}, "device must be one of auto, cpu, gpu"),
+    ({"distribution": "ring"}, "distribution must be one of auto, none, mirrored, multi-worker"),
+])
+def test_requests_this_machine_cannot_start_are_refused_clearly(request_, message, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(HardwareError, match=message):
+        plan(**request_)
+
+
+@pytest.mark.parametrize("tf_config", ['{"cluster": {}}', "not json", '{"cluster": {"worker": ["a:1"]}, '
+                                       '"task": {"type": "worker", "index": 3}}'])
+def test_a_bad_tf_config_is_refused(tf_config, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(HardwareError, match="TF_CONFIG is not a valid cluster description"):
+        plan(distribution="auto")
+
+
+def test_a_good_tf_config_plans_multi_worker(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    assert plan().distribution == "multi-worker"
+
+
+def test_a_run_that_cannot_start_writes_no_file(tiny_data, tmp_path):
+    config = TrainConfig(data_root=str(tiny_data), epochs=1, device="gpu")
+    with pytest.raises(HardwareError):
+        train(config, runs_dir=tmp_path / "runs", log=lambda _: None)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_recipe_options_reach_the_optimizer_and_loss():
+    import keras
+
+    from emotion_core.mobilevit import build_mobilevit, compile_model
+
+    model = compile_model(build_mobilevit("xxs", 48), 1e-3, weight_decay=0.05, ema=True, focal_gamma=2.0)
+    assert isinstance(model.optimizer, keras.optimizers.AdamW) and model.optimizer.weight_decay == 0.05
+    assert model.optimizer.use_ema
+    assert isinstance(model.loss, keras.losses.CategoricalFocalCrossentropy) and model.loss.gamma == 2.0
+    plain = compile_model(build_mobilevit("xxs", 48), 1e-3)
+    assert type(plain.optimizer) is keras.optimizers.Adam and not plain.optimizer.use_ema
+    assert type(plain.loss) is keras.losses.CategoricalCrossentropy
+
+
+def _train_in_child(code: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run training code in a fresh interpreter (a backend or a device split is chosen once per process)."""
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=600)
+
+
+RECIPES = ["--mixup", "0.2", "--cutmix", "1.0", "--erasing", "0.5", "--ema", "--weight-decay", "0.05",
+           "--focal-gamma", "2", "--class-weights"]
+
+
+def test_mirrored_training_on_two_logical_cpus_with_every_recipe(tiny_data, tmp_path):
+    """The tf.distribute path CI can run: the CPU split in two, each recipe on, a few steps, then exported."""
+    code = (
+        "from emotion_core.hardware import split_cpu; split_cpu(2)\n"
+        "from emotion_core.cli import main\n"
+        f"raise SystemExit(main(['train', '--data', {str(tiny_data)!r}, '--runs-dir', {str(tmp_path)!r}, "
+        f"'--run-id', 'mirrored', '--variant', 'xxs', '--epochs', '2', '--batch-size', '8', "
+        f"'--distribution', 'mirrored', *{RECIPES!r}]))\n")
+    done = _train_in_child(code, {"EMOTION_CACHE_DIR": str(tmp_path / "cache")}, tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    run = runs.RunDir(tmp_path / "mirrored")
+    [sitting] = run.read_hardware()
+    assert sitting["backend"] == "tensorflow" and sitting["distribution"] == "mirrored"
+    assert len(sitting["devices"]) == 2 and sitting["from_epoch"] == 1
+    assert runs.read_status(run.path)["state"] == "completed" and run.tflite_model.is_file()
+    assert [row["epoch"] for row in runs.read_metrics(run.path)] == [1, 2]
+    config = run.read_config()
+    assert (config["mixup"], config["ema"], config["augment"]["erasing"]) == (0.2, True, 0.5)
+
+    odd = _train_in_child(code.replace("'--batch-size', '8'", "'--batch-size', '7'").replace("'mirrored'", "'odd'", 1),
+                          {"EMOTION_CACHE_DIR": str(tmp_path / "cache")}, tmp_path)
+    assert odd.returncode == 2 and "batch size (7) must be a multiple of the 2 devices" in odd.stderr
+    assert not (tmp_path / "odd").exists()  # refused before any file was written
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed here")
+def test_a_run_stopped_on_jax_without_tensorflow_resumes_on_tensorflow(tiny_data, tmp_path):
+    """A GPU machine may hold JAX and no TensorFlow: train there, stop, continue and export here."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'tensorflow':\n"
+        "            raise ImportError('no TensorFlow on this machine')\n"
+        "sys.meta_path.insert(0, _Block())\n")
+    run = runs.RunDir(tmp_path / "jax")
+    code = (  # four epochs asked for; a stop request after the second, as from the Training page
+        "import emotion_core.callbacks as cb\n"
+        "from emotion_core import runs\n"
+        "from emotion_core.cli import main\n"
+        "recorded = cb.EpochRecorder.on_epoch_end\n"
+        "def stop_after_two(self, epoch, logs=None):\n"
+        "    recorded(self, epoch, logs)\n"
+        "    if epoch + 1 == 2:\n"
+        f"        runs.request_stop({str(run.path)!r})\n"
+        "cb.EpochRecorder.on_epoch_end = stop_after_two\n"
+        f"raise SystemExit(main(['train', '--data', {str(tiny_data)!r}, '--runs-dir', {str(tmp_path)!r}, "
+        "'--run-id', 'jax', '--variant', 'xxs', '--epochs', '4', '--batch-size', '16', '--no-test', "
+        "'--mixup', '0.2', '--ema']))\n")
+    env = {"KERAS_BACKEND": "jax", "EMOTION_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(blocker), str(ROOT)])}
+    done = _train_in_child(code, env, tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert run.read_hardware()[0]["backend"] == "jax"
+    assert runs.read_status(run.path)["state"] == "stopped"
+    assert [row["epoch"] for row in runs.read_metrics(run.path)] == [1, 2]
+
+    # Resumed here on TensorFlow: the last two epochs, then the exports; the test split still left alone.
+    resumed = _train_in_child(
+        f"from emotion_core.cli import main\nraise SystemExit(main(['train', '--resume', {str(run.path)!r}]))\n",
+        {"KERAS_BACKEND": "tensorflow", "EMOTION_CACHE_DIR": str(tmp_path / "cache")}, tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    assert [(s["backend"], s["from_epoch"]) for s in run.read_hardware()] == [("jax", 1), ("tensorflow", 3)]
+    assert [row["epoch"] for row in runs.read_metrics(run.path)] == [1, 2, 3, 4]
+    assert runs.read_status(run.path)["state"] == "completed"
+    assert "test split not evaluated" in runs.read_status(run.path)["message"]
+    assert run.tflite_model.is_file() and not run.test_metrics.exists()
