@@ -1,4 +1,4 @@
-"""Augmentation: preview flips, rotation, zoom and translation on real samples."""
+"""Augmentation: preview flips, rotation, zoom, translation and random erasing on real samples."""
 
 from __future__ import annotations
 
@@ -43,9 +43,11 @@ with st.sidebar:
     rotation = st.slider("Rotation (fraction of a turn)", 0.0, 0.5, 0.05, 0.01)
     zoom = st.slider("Zoom", 0.0, 0.5, 0.1, 0.01)
     translation = st.slider("Translation", 0.0, 0.5, 0.1, 0.01)
+    erasing = st.slider("Random erasing (probability)", 0.0, 1.0, 0.0, 0.05,
+                        help="Blank one random rectangle with noise, so the model cannot lean on one region.")
     copies = st.slider("Augmented copies per image", 1, 6, 3)
 
-config = AugmentConfig(hflip, vflip, rotation, zoom, translation)
+config = AugmentConfig(hflip, vflip, rotation, zoom, translation, erasing)
 with st.spinner("Augmenting..."):
     augmented = augment_images(images, config, seed=int(seed), copies=copies)
 n = len(images)

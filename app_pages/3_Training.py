@@ -8,8 +8,8 @@ import streamlit as st
 
 from dashboard import auth
 from dashboard.charts import METRIC_NAMES, metric_chart
-from dashboard.training import launch_training, log_tail, resume_training, running_training
-from dashboard.widgets import data_root_input, option_input
+from dashboard.training import fine_tuning, keras_file, launch_training, log_tail, resume_training, running_training
+from dashboard.widgets import data_root_input, option_input, servable_runs
 from emotion_core import runs
 from emotion_core.options import declared, nest
 from emotion_core.train import TrainConfig
@@ -29,13 +29,23 @@ OPTIONS = {d.path: d for d in declared(TrainConfig)}
 FORM_ROWS = (  # the page's options, row by row; the input size is offered as a list of sizes
     ("variant", "image_size", "epochs", "batch_size"),
     ("learning_rate", "schedule", "label_smoothing", "patience"),
-    ("class_weights",),
-    ("augment.horizontal_flip", "augment.vertical_flip", "augment.rotation", "augment.zoom", "augment.translation"),
+    ("weight_decay", "mixup", "cutmix", "focal_gamma"),
+    ("class_weights", "ema"),
+    ("augment.horizontal_flip", "augment.vertical_flip", "augment.rotation", "augment.zoom", "augment.translation",
+     "augment.erasing"),
 )
+NEW_MODEL = "New MobileViT (random weights)"
+starts = {NEW_MODEL: None, **{r.run_id: r for r in servable_runs() if keras_file(r)}}
 
 with st.form("train_form"):
     st.subheader("New run")
+    st.caption("Recipes (weight decay, mixup, cutmix, focal loss, averaged weights, erasing) are off by default; "
+               "compare runs on their validation accuracy before keeping one.")
     root = data_root_input("train_data_root")
+    start_from = st.selectbox(
+        "Start from", list(starts), key="train_start_from",
+        help="Fine-tune: start from a trained model's weights (the served default or one of your runs) on your "
+             "data; its variant and input size are kept. A learning rate of about 0.0003 suits fine-tuning.")
     values = {}
     for row in FORM_ROWS:
         for column, path in zip(st.columns(len(row)) if len(row) > 1 else [st], row):
@@ -66,6 +76,8 @@ if start:
     if root is None:
         st.stop()
     try:
+        if starts[start_from] is not None:
+            values = fine_tuning(values, starts[start_from])
         config = TrainConfig.from_dict(nest({"data_root": str(root), **values}))
         run_dir = launch_training(config, runs_dir)
     except (runs.RunError, ValueError) as exc:

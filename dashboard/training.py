@@ -12,6 +12,22 @@ from emotion_core import runs
 from emotion_core.train import TrainConfig, start_run
 
 
+def keras_file(run: runs.RunInfo) -> Path | None:
+    """The .keras model a fine-tuning can start from: the final model, else the best checkpoint."""
+    files = runs.RunDir(run.path)
+    return next((p for p in (files.keras_model, files.best_model) if p.is_file()), None)
+
+
+def fine_tuning(values: dict, start: runs.RunInfo) -> dict:
+    """The form's values for a run that starts from `start`'s weights: its variant, input size and strides
+    (the weights fix them), `init_from` its .keras file."""
+    source = keras_file(start)
+    if source is None:
+        raise runs.RunError(f"{start.run_id} has no .keras model to start from.")
+    return {**values, "init_from": str(source), "variant": start.config.get("variant", values["variant"]),
+            "image_size": start.config.get("image_size", values["image_size"]), "strides": start.config.get("strides")}
+
+
 def running_training() -> dict | None:
     """{'pid', 'run_id'} of the training that holds this machine's lock, or None."""
     return runs.TrainingLock().holder()

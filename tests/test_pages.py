@@ -136,6 +136,9 @@ def test_augmentation_page(app_env):
     assert len(at.get("image")) == 4  # one row (original + augmented copies) per chosen image
     at.sidebar.slider[0].set_value(0.2).run()
     assert not at.exception
+    erasing = next(s for s in at.sidebar.slider if s.label.startswith("Random erasing"))
+    erasing.set_value(1.0).run()
+    assert not at.exception and len(at.get("image")) == 4
 
 
 def test_training_page_lists_runs_and_refuses_second_start(app_env, monkeypatch):
@@ -180,6 +183,31 @@ def test_training_page_starts_background_run_and_stop(app_env, monkeypatch):
     assert launched["verb"] == "--run-dir"  # a new run is trained, not "resumed"
     status = runs.read_status(run_dir)  # the page wrote nothing after creating it: the child owns status.json
     assert (status["state"], status["pid"]) == ("created", None)
+
+
+def test_training_page_fine_tunes_from_the_served_model_with_recipes(app_env, monkeypatch):
+    """Start from a trained model: its weights, variant and input size, whatever the form said; recipes kept."""
+    from dashboard import training
+    from emotion_core import runs
+
+    launched = {}
+    monkeypatch.setattr(training, "_spawn", lambda run_dir, verb: launched.update(run_dir=run_dir))
+    at = page("app_pages/3_Training.py").run()
+    start = at.selectbox(key="train_start_from")
+    served = next(o for o in start.options if o.startswith("default"))
+    start.set_value(served)
+    at.selectbox[1].set_value("s")  # variant: overridden by the starting model's
+    by_label = {n.label: n for n in at.number_input}
+    by_label["Epochs"].set_value(1)
+    by_label["Mixup"].set_value(0.2)
+    by_label["Random erasing"].set_value(0.25)
+    next(c for c in at.checkbox if c.label.startswith("Average the weights")).check()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    config = runs.RunDir(launched["run_dir"]).read_config()
+    assert config["init_from"] == str(app_env["run"] / "model.keras")
+    assert (config["variant"], config["image_size"], config["strides"]) == ("xxs", 48, [2, 1, 2, 2, 1])
+    assert (config["epochs"], config["mixup"], config["ema"], config["augment"]["erasing"]) == (1, 0.2, True, 0.25)
 
 
 def test_evaluation_page(app_env):
