@@ -86,9 +86,10 @@ def mark_recording(image: np.ndarray) -> None:
 class LiveProcessor:
     """Runs each video frame through the shared pipeline with this session's tracker."""
 
-    def __init__(self, pipeline: EmotionPipeline, history: int = 120, smoothing: float = 0.4):
+    def __init__(self, pipeline: EmotionPipeline, history: int = 120, smoothing: float = 0.4, detect_every: int = 1):
         self.pipeline = pipeline
         self.tracker = pipeline.new_tracker(alpha=smoothing)
+        self.detect_every = detect_every  # faces found on every Nth frame, followed in between
         self._lock = threading.Lock()
         self._history: deque[dict[str, float]] = deque(maxlen=history)
         self._frame_times: deque[float] = deque(maxlen=30)
@@ -102,8 +103,8 @@ class LiveProcessor:
         """Annotate one BGR frame and record the results (thread-safe)."""
         timings = Timings()
         with self._lock:
-            tracker = self.tracker
-        results = self.pipeline.process(image, "bgr", tracker=tracker, timings=timings)
+            tracker, detect = self.tracker, self._frames % self.detect_every == 0
+        results = self.pipeline.process(image, "bgr", tracker=tracker, timings=timings, detect=detect)
         out = self.pipeline.annotate(image, results)
         recording = self.recording
         if recording is not None and recording.recording and recording.add(out.copy(), results):

@@ -23,6 +23,7 @@ secrets.toml (all optional)::
 
     [live]
     max_recording_minutes = 10             # a Live recording stops itself after this long
+    detect_every = 1                       # find faces on every Nth frame, follow them in between (1-10)
 
     [detector]
     kind = "blazeface"                     # "blazeface" (default), "blazeface-full" or "haar"
@@ -32,7 +33,7 @@ Environment variables override: EMOTION_DATA_ROOTS (os.pathsep-separated),
 EMOTION_DATA_DEFAULT, EMOTION_RUNS_DIR, EMOTION_MODEL_DIR, EMOTION_ICE_SERVERS (JSON),
 EMOTION_LIVE_MAX_FPS, EMOTION_LIVE_MAX_WIDTH, EMOTION_ICE_TRANSPORT_POLICY, EMOTION_TURN_SECRET,
 EMOTION_TURN_URLS (comma-separated), EMOTION_TURN_TTL_S, EMOTION_DETECTOR, EMOTION_ALIGN_FACES (true/false),
-EMOTION_MAX_RECORDING_MINUTES.
+EMOTION_MAX_RECORDING_MINUTES, EMOTION_DETECT_EVERY.
 `validate_settings()` checks them all.
 """
 
@@ -93,6 +94,7 @@ def validate_settings() -> None:
     detector_kind()
     align_faces()
     max_recording_seconds()
+    detect_every()
 
 
 def detector_kind() -> str:
@@ -134,6 +136,21 @@ def max_recording_seconds() -> float:
         raise SettingsError(f"[live] max_recording_minutes (or EMOTION_MAX_RECORDING_MINUTES) must be a number of "
                             f"minutes above 0 and at most 1440; got {raw!r:.40}.")
     return minutes * 60
+
+
+def detect_every() -> int:
+    """Live: find faces on every Nth frame and classify the followed faces in between (EMOTION_DETECT_EVERY or
+    [live] detect_every, 1 to 10, default 1)."""
+    raw = os.environ.get("EMOTION_DETECT_EVERY") or secret("live", "detect_every", None)
+    if raw is None:
+        return 1
+    value = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    if isinstance(raw, str) and raw.strip().isdigit():
+        value = int(raw.strip())
+    if value is None or not 1 <= value <= 10:
+        raise SettingsError(f"[live] detect_every (or EMOTION_DETECT_EVERY) must be a whole number from 1 to 10; "
+                            f"got {raw!r:.40}.")
+    return value
 
 
 def _absolute(path: str | Path) -> Path:

@@ -82,12 +82,14 @@ class FaceTracker:
     """EMA of probabilities per face across frames; faces matched greedily by box overlap (IoU).
 
     alpha: weight of the newest frame (1.0 = no smoothing). A track unseen for
-    more than `max_missed` frames is dropped.
+    more than `max_missed` frames is dropped. `followed` holds the faces of the
+    last detection: on frames without detection they are classified where they were.
     """
 
     alpha: float = 0.4
     iou_threshold: float = 0.3
     max_missed: int = 5
+    followed: list[Detection] = field(default_factory=list)
     _tracks: dict[int, _Track] = field(default_factory=dict)
     _next_id: int = 0
 
@@ -193,11 +195,20 @@ class EmotionPipeline:
         return FaceResult.from_probs((0, 0, w, h), probs)
 
     def process(self, frame: np.ndarray, channel_order: str = "bgr", tracker: FaceTracker | None = None,
-                timings: Timings | None = None) -> list[FaceResult]:
-        """Results for every face of a gray, BGR or RGB frame of any size (largest face first)."""
+                timings: Timings | None = None, detect: bool = True) -> list[FaceResult]:
+        """Results for every face of a gray, BGR or RGB frame of any size (largest face first).
+
+        detect=False (with a tracker): no detection; the faces the tracker follows from its last detection are
+        classified where they were (a live stream detects every Nth frame and saves the detector's time).
+        """
         start = time.perf_counter()
         gray = to_gray(frame, channel_order)
-        faces: list[Detection] = self.detector.find(frame, gray, channel_order)
+        if detect or tracker is None:
+            faces: list[Detection] = self.detector.find(frame, gray, channel_order)
+            if tracker is not None:
+                tracker.followed = faces
+        else:
+            faces = tracker.followed
         boxes = [f.box for f in faces]
         detected = time.perf_counter()
         probs = self.classify_gray(gray, boxes, [f.eye_angle for f in faces] if self.align else None)

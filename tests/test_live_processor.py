@@ -37,6 +37,51 @@ def test_processor_annotates_and_reports(pipeline, monkeypatch):
     assert stats.active_sessions() == 0 and stats.snapshot()["sessions"] == 0
 
 
+class _CountingDetector:
+    """Wraps the pipeline's detector and counts its calls."""
+
+    def __init__(self, inner):
+        self.inner, self.calls, self.kind = inner, 0, inner.kind
+
+    def find(self, *args, **kwargs):
+        self.calls += 1
+        return self.inner.find(*args, **kwargs)
+
+
+def test_detecting_every_third_frame_follows_the_faces_in_between(pipeline, monkeypatch):
+    """Detection on frames 0, 3, 6; the frames between classify the followed faces at their last boxes, with
+    the same track ids and labels as detecting every frame."""
+    from emotion_core.pipeline import EmotionPipeline
+
+    counting = _CountingDetector(pipeline.detector)
+    every_third = live.LiveProcessor(EmotionPipeline(pipeline.classifier, counting), detect_every=3)
+    every_frame = live.LiveProcessor(pipeline)
+    frame = face_frame(640, 480)
+    for _ in range(7):
+        out = every_third.process_bgr(frame)
+        reference = every_frame.process_bgr(frame)
+        assert out.shape == frame.shape
+        ours, theirs = every_third.snapshot()["results"], every_frame.snapshot()["results"]
+        key = lambda results: [(r["box"], r["label"], r["track_id"]) for r in results]  # noqa: E731
+        assert key(ours) == key(theirs)
+        np.testing.assert_allclose([list(r["probabilities"].values()) for r in ours],
+                                   [list(r["probabilities"].values()) for r in theirs], atol=1e-5)
+    assert counting.calls == 3 and every_third.snapshot()["faces"] == 1
+
+
+def test_a_face_that_leaves_is_dropped_at_the_next_detection(pipeline):
+    from emotion_core.pipeline import EmotionPipeline
+
+    counting = _CountingDetector(pipeline.detector)
+    processor = live.LiveProcessor(EmotionPipeline(pipeline.classifier, counting), detect_every=2)
+    processor.process_bgr(face_frame(640, 480))
+    empty = np.full((480, 640, 3), 90, np.uint8)
+    processor.process_bgr(empty)  # followed: the face is still reported where it was
+    assert processor.snapshot()["faces"] == 1
+    processor.process_bgr(empty)  # detected again: gone
+    assert processor.snapshot()["faces"] == 0 and counting.calls == 2
+
+
 def test_sessions_become_inactive_when_frames_stop(monkeypatch):
     stats = live.ServerStats()
     clock = [1000.0]

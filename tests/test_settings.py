@@ -119,6 +119,15 @@ def test_detector_and_alignment_defaults_and_environment(monkeypatch):
     settings.validate_settings()
 
 
+def test_detect_every_default_environment_and_secrets(monkeypatch, tmp_path):
+    assert settings.detect_every() == 1
+    monkeypatch.setenv("EMOTION_DETECT_EVERY", " 3 ")
+    assert settings.detect_every() == 3
+    monkeypatch.delenv("EMOTION_DETECT_EVERY")
+    monkeypatch.setattr(settings, "secret", lambda section, key, default=None: 10 if key == "detect_every" else default)
+    assert settings.detect_every() == 10
+
+
 def test_recording_limit_default_and_environment(monkeypatch):
     assert settings.max_recording_seconds() == 600
     monkeypatch.setenv("EMOTION_MAX_RECORDING_MINUTES", "0.5")
@@ -131,6 +140,9 @@ def test_recording_limit_default_and_environment(monkeypatch):
     ("EMOTION_MAX_RECORDING_MINUTES", "ten", "must be a number of minutes above 0 and at most 1440; got 'ten'"),
     ("EMOTION_MAX_RECORDING_MINUTES", "-1", "max_recording_minutes"),
     ("EMOTION_MAX_RECORDING_MINUTES", "nan", "max_recording_minutes"),
+    ("EMOTION_DETECT_EVERY", "0", "detect_every .* must be a whole number from 1 to 10; got '0'"),
+    ("EMOTION_DETECT_EVERY", "11", "detect_every"),
+    ("EMOTION_DETECT_EVERY", "2.5", "detect_every"),
 ])
 def test_bad_detector_settings_stop_the_app(monkeypatch, name, value, fragment):
     monkeypatch.setenv(name, value)

@@ -1,0 +1,79 @@
+"""Live: detect faces on every Nth frame and follow them in between; server time per frame and what users see.
+
+The Live page's processor (served model, its TTA, the default detector, annotation) on a 640x480 clip of
+the astronaut's head moving --speed pixels a frame (right, then back). Per N: mean server time per frame
+(the CPU a session costs), the agreement of labels with detecting every frame, and the overlap (IoU) of the
+box shown with the box detection finds on that frame.
+
+    python benchmarks/detect_every.py [--every 1,2,3,5] [--frames 300] [--speed 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import time
+
+import _common
+import numpy as np
+
+
+def clip(frames: int, speed: int, side: int = 200) -> list[np.ndarray]:
+    spec = importlib.util.spec_from_file_location("video_helpers", _common.ROOT / "tests" / "video_helpers.py")
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    head = helpers.astronaut_head(side)
+    room = 640 - side - 20
+    out = []
+    for i in range(frames):
+        x = 10 + room - abs((i * speed) % (2 * room) - room)  # right, then back
+        frame = np.full((480, 640, 3), 50, np.uint8)
+        frame[140:140 + side, x:x + side] = head
+        out.append(frame)
+    return out
+
+
+def run(pipeline, frames: list[np.ndarray], every: int) -> tuple[list[float], list[dict]]:
+    from dashboard.live import LiveProcessor
+
+    processor = LiveProcessor(pipeline, detect_every=every)
+    times, shown = [], []
+    for frame in frames:
+        start = time.perf_counter()
+        processor.process_bgr(frame)
+        times.append((time.perf_counter() - start) * 1000)
+        results = processor.snapshot()["results"]
+        shown.append(results[0] if results else None)
+    processor.close()
+    return times[5:], shown
+
+
+def main() -> None:
+    from emotion_core.pipeline import EmotionPipeline, iou
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--every", default="1,2,3,5")
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--speed", type=int, default=4, help="pixels the head moves per frame")
+    args = parser.parse_args()
+    pipeline = EmotionPipeline.from_run()
+    frames = clip(args.frames, args.speed)
+    reference_times, reference = run(pipeline, frames, 1)
+    rows = []
+    for every in map(int, args.every.split(",")):
+        times, shown = (reference_times, reference) if every == 1 else run(pipeline, frames, every)
+        pairs = [(a, b) for a, b in zip(shown, reference) if a and b]
+        rows.append({
+            "detect every": every, "ms per frame (mean)": f"{np.mean(times):.1f}",
+            "vs every frame": f"{np.mean(times) / np.mean(reference_times):.2f}x",
+            "frames with a face": f"{sum(s is not None for s in shown) / len(shown):.1%}",
+            "same label": f"{np.mean([a['label'] == b['label'] for a, b in pairs]):.1%}",
+            "box IoU (mean)": f"{np.mean([iou(a['box'], b['box']) for a, b in pairs]):.2f}",
+        })
+    _common.print_table(rows)
+    print(f"\n{args.frames} frames, head moving {args.speed} px a frame; labels and boxes compared with detecting "
+          "every frame.")
+
+
+if __name__ == "__main__":
+    main()
