@@ -10,7 +10,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from dashboard import settings
 from dashboard.charts import probability_bars, probability_timeline
 from dashboard.connection import ConnectionWatch, server_ice_state
-from dashboard.live import LiveProcessor
+from dashboard.live import SERVER_STATS, LiveProcessor
 from dashboard.session_files import session_folder
 from dashboard.widgets import served_pipeline
 
@@ -31,6 +31,14 @@ if "live_watch" not in st.session_state:
     st.session_state["live_watch"] = ConnectionWatch(
         session=hex(id(processor))[-6:], relay_only=rtc_configuration["iceTransportPolicy"] == "relay")
 watch: ConnectionWatch = st.session_state["live_watch"]
+
+admission = SERVER_STATS.admission(id(processor))
+if not admission.admitted:
+    st.warning(admission.message)
+    st.button("Try again", key="live_try_again")
+    st.stop()
+if admission.capacity is not None:
+    st.caption(admission.message)
 
 ctx = webrtc_streamer(
     key="live",

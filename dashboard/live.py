@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dashboard.capacity import Admission, CpuPerFrame, admit
 from emotion_core.inference import Classifier
 from emotion_core.labels import EMOTIONS
 from emotion_core.pipeline import EmotionPipeline, Timings
@@ -36,6 +37,7 @@ class ServerStats:
         self.frames_with_faces = 0
         self.last_frame: dict[int, float] = {}  # session -> time of its last frame
         self._last_labels: list[str] = []
+        self.cpu = CpuPerFrame()
 
     def record(self, session: int, faces: int, labels: list[str]) -> None:
         with self.lock:
@@ -43,6 +45,15 @@ class ServerStats:
             self.frames_with_faces += faces > 0
             self.last_frame[session] = time.time()
             self._last_labels = labels
+        self.cpu.frame()
+
+    def admission(self, session: int) -> Admission:
+        """May this session stream: yes while it streams; a newcomer while the measured capacity has room."""
+        with self.lock:
+            now = time.time()
+            sessions = self._active(now)
+            streaming = now - self.last_frame.get(session, -1e9) <= ACTIVE_WINDOW_S
+        return admit(streaming, sessions - streaming, self.cpu.ms())
 
     def forget(self, session: int) -> None:
         with self.lock:
@@ -65,7 +76,7 @@ class ServerStats:
             now = time.time()
             return {"frames": self.frames, "frames_with_faces": self.frames_with_faces,
                     "sessions": self._active(now), "models_loaded": Classifier.loaded_from_runs,
-                    "last_labels": list(self._last_labels), "time": now}
+                    "last_labels": list(self._last_labels), "time": now, "cpu_ms_per_frame": self.cpu.ms()}
 
 
 SERVER_STATS = ServerStats()

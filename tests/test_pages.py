@@ -232,6 +232,23 @@ def test_live_page_renders(app_env, no_webrtc_session):
     assert "Press Start" in texts(at) and "Waiting for video" not in texts(at)  # nothing to wait for yet
 
 
+def test_live_page_tells_a_newcomer_the_server_is_busy(app_env, no_webrtc_session, monkeypatch):
+    from dashboard import live
+
+    stats = live.ServerStats()
+    monkeypatch.setattr(stats.cpu, "ms", lambda: 1000.0)  # measured: room for one session
+    stats.record(12345, 1, ["happy"])  # ...and a colleague is streaming
+    monkeypatch.setattr(live, "SERVER_STATS", stats)
+    at = page("app_pages/5_Live.py").run()
+    assert not at.exception, at.exception
+    assert any("The server is busy: 1 colleague is using" in w.value for w in at.warning)
+    assert "Press Start" not in texts(at)  # no video component for the newcomer
+    stats.forget(12345)  # the colleague leaves
+    at.button(key="live_try_again").click().run()
+    assert not at.exception and "Press Start" in texts(at)
+    assert "0 of about 1 live sessions in use" in texts(at)
+
+
 def test_live_page_without_model(monkeypatch, tmp_path, no_webrtc_session):
     monkeypatch.setenv("EMOTION_MODEL_DIR", str(tmp_path / "none"))
     at = page("app_pages/5_Live.py").run()
