@@ -26,6 +26,15 @@ def app_env(monkeypatch, tiny_data, trained_run, tmp_path):
     return {"data": tiny_data, "run": trained_run}
 
 
+@pytest.fixture(autouse=True)
+def fresh_server_stats(monkeypatch):
+    """Each test starts with a server that has measured nothing (the frames other tests processed in this
+    process would otherwise set the Live page's admission)."""
+    from dashboard import live
+
+    monkeypatch.setattr(live, "SERVER_STATS", live.ServerStats())
+
+
 @pytest.fixture
 def no_webrtc_session(monkeypatch):
     import streamlit_webrtc.component
