@@ -65,7 +65,8 @@ class TrainConfig:
     weight_decay: float = option(0.0, "--weight-decay", "decoupled weight decay, AdamW (0: Adam)",
                                  label="Weight decay (AdamW)", minimum=0.0, maximum=1.0)
     ema: bool = option(False, "--ema", "validate and keep an exponential moving average of the weights "
-                       "(momentum 0.999)", label="Average the weights (EMA)")
+                       "(momentum 0.999; for long schedules: early on the average lags far behind)",
+                       label="Average the weights (EMA)")
     mixup: float = option(0.0, "--mixup", "mixup strength, the Beta(a, a) parameter (0: off; 0.2 is usual)",
                           label="Mixup", minimum=0.0, maximum=10.0)
     cutmix: float = option(0.0, "--cutmix", "cutmix strength, the Beta(a, a) parameter (0: off; 1 is usual)",
