@@ -107,7 +107,10 @@ def plan(device: str = "auto", distribution: str = "auto", mixed_precision: bool
     if device == "gpu" and not gpus:
         raise HardwareError(f"A GPU was asked for, but the {name} backend sees none on this machine "
                             "(check the driver and the CUDA build of the framework, or use --device cpu).")
-    chosen = "gpu" if gpus and device != "cpu" else "cpu"
+    if device == "cpu" and gpus:  # the backends would still place the model on a visible GPU
+        raise HardwareError(f"The CPU was asked for, but the {name} backend sees {len(gpus)} GPU(s) and would use "
+                            "them: hide them for this run with CUDA_VISIBLE_DEVICES= (empty).")
+    chosen = "gpu" if gpus else "cpu"
     devices = gpus if chosen == "gpu" else visible_devices("cpu")
     if mixed_precision and chosen != "gpu":
         raise HardwareError("Mixed precision speeds up GPUs only; on a CPU it is slower. Leave it off here.")
@@ -151,11 +154,3 @@ def training_scope(hardware: HardwarePlan) -> Iterator[None]:
     with strategy.scope():
         yield
 
-
-def split_cpu(count: int) -> None:
-    """Present the CPU as `count` logical devices to TensorFlow (before it starts): mirrored training on a
-    machine without GPUs, as the tests run it."""
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)

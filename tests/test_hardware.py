@@ -41,6 +41,15 @@ def test_requests_this_machine_cannot_start_are_refused_clearly(request_, messag
 
 @pytest.mark.parametrize("tf_config", ['{"cluster": {}}', "not json", '{"cluster": {"worker": ["a:1"]}, '
                                        '"task": {"type": "worker", "index": 3}}'])
+def test_the_cpu_asked_for_on_a_gpu_machine_says_how_to_hide_the_gpus(monkeypatch):
+    from emotion_core import hardware
+
+    monkeypatch.setattr(hardware, "visible_devices", lambda kind: ["/device:GPU:0"] if kind == "gpu" else ["cpu"])
+    with pytest.raises(HardwareError, match="hide them for this run with CUDA_VISIBLE_DEVICES="):
+        plan(device="cpu")
+    assert (plan().device, plan().devices) == ("gpu", ["/device:GPU:0"])
+
+
 def test_a_bad_tf_config_is_refused(tf_config, monkeypatch):
     monkeypatch.setenv("TF_CONFIG", tf_config)
     with pytest.raises(HardwareError, match="TF_CONFIG is not a valid cluster description"):
@@ -97,7 +106,9 @@ RECIPES = ["--mixup", "0.2", "--cutmix", "1.0", "--erasing", "0.5", "--ema", "--
 def test_mirrored_training_on_two_logical_cpus_with_every_recipe(tiny_data, tmp_path):
     """The tf.distribute path CI can run: the CPU split in two, each recipe on, a few steps, then exported."""
     code = (
-        "from emotion_core.hardware import split_cpu; split_cpu(2)\n"
+        "import tensorflow as tf\n"  # the CPU presented as two logical devices, before TensorFlow starts
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
         "from emotion_core.cli import main\n"
         f"raise SystemExit(main(['train', '--data', {str(tiny_data)!r}, '--runs-dir', {str(tmp_path)!r}, "
         f"'--run-id', 'mirrored', '--variant', 'xxs', '--epochs', '1', '--batch-size', '8', "
