@@ -39,8 +39,6 @@ def test_requests_this_machine_cannot_start_are_refused_clearly(request_, messag
         plan(**request_)
 
 
-@pytest.mark.parametrize("tf_config", ['{"cluster": {}}', "not json", '{"cluster": {"worker": ["a:1"]}, '
-                                       '"task": {"type": "worker", "index": 3}}'])
 def test_the_cpu_asked_for_on_a_gpu_machine_says_how_to_hide_the_gpus(monkeypatch):
     from emotion_core import hardware
 
@@ -50,6 +48,8 @@ def test_the_cpu_asked_for_on_a_gpu_machine_says_how_to_hide_the_gpus(monkeypatc
     assert (plan().device, plan().devices) == ("gpu", ["/device:GPU:0"])
 
 
+@pytest.mark.parametrize("tf_config", ['{"cluster": {}}', "not json", '{"cluster": {"worker": ["a:1"]}, '
+                                       '"task": {"type": "worker", "index": 3}}'])
 def test_a_bad_tf_config_is_refused(tf_config, monkeypatch):
     monkeypatch.setenv("TF_CONFIG", tf_config)
     with pytest.raises(HardwareError, match="TF_CONFIG is not a valid cluster description"):
