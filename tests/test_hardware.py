@@ -169,3 +169,27 @@ def test_a_run_stopped_on_jax_without_tensorflow_resumes_on_tensorflow(tiny_data
     assert runs.read_status(run.path)["state"] == "completed"
     assert "test split not evaluated" in runs.read_status(run.path)["message"]
     assert run.tflite_model.is_file() and not run.test_metrics.exists()
+
+
+def test_a_mixed_precision_model_exports_as_float32(tmp_path):
+    """A model trained in bfloat16 compute is saved and served in float32, with the same weights."""
+    import keras
+    import numpy as np
+
+    from emotion_core.export import float32_copy
+    from emotion_core.mobilevit import build_mobilevit
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = build_mobilevit("xxs", 48)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert mixed.get_layer("stem_conv").dtype_policy.name == "mixed_bfloat16"
+    assert mixed.get_layer("probs").dtype_policy.name == "float32"  # probabilities always float32
+    plain = float32_copy(mixed)
+    assert all(layer.dtype_policy.name == "float32" for layer in plain.layers)
+    for a, b in zip(mixed.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 1)).astype("float32")
+    np.testing.assert_allclose(np.asarray(plain(x)), np.asarray(mixed(x)), atol=0.05)  # bfloat16 rounding
+    assert float32_copy(plain) is plain
