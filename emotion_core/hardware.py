@@ -34,6 +34,11 @@ class HardwarePlan:
     devices: list[str] = field(default_factory=list)  # the devices the model's replicas run on
     mixed_precision: bool = False
 
+    @property
+    def replicas(self) -> int:
+        """Copies of the model that split each batch (1 without distribution)."""
+        return len(self.devices) if self.distribution != "none" else 1
+
     def to_dict(self) -> dict:
         return asdict(self)
 

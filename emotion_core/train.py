@@ -230,9 +230,9 @@ def plan_hardware(config: TrainConfig) -> HardwarePlan:
     from emotion_core.hardware import HardwareError, plan
 
     hardware = plan(config.device, config.distribution, config.mixed_precision)
-    if hardware.distribution != "none" and config.batch_size % len(hardware.devices):
+    if config.batch_size % hardware.replicas:
         raise HardwareError(f"The batch size ({config.batch_size}) must be a multiple of the "
-                            f"{len(hardware.devices)} devices it is split over.")
+                            f"{hardware.replicas} devices it is split over.")
     return hardware
 
 
@@ -243,7 +243,7 @@ def _fit(run_dir: Path, config: TrainConfig, hardware: HardwarePlan, stop, log: 
     from emotion_core.hardware import training_scope
 
     keras.utils.set_random_seed(config.seed)
-    data = prepare_data(config, log, replicas=len(hardware.devices) if hardware.distribution != "none" else 1)
+    data = prepare_data(config, log, replicas=hardware.replicas)
     with training_scope(hardware):
         model, state = build_or_resume(run_dir, config, data.steps, log)
     runs.RunDir(run_dir).append_hardware({**hardware.to_dict(), "from_epoch": state["epochs_done"] + 1,
