@@ -39,3 +39,34 @@ def test_row_normalize_and_evaluate_predictions():
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     r = evaluate_predictions(np.array([0, 1, 1]), probs, ["x", "y"])
     assert r["confusion_matrix"] == [[1, 0], [1, 1]]
+
+
+def test_the_validation_split_is_the_training_hold_out_whatever_the_seed(tiny_data, tmp_path, capsys):
+    """`evaluate --split validation` scores exactly the images training held out (the same for every seed),
+    so candidates are compared without touching the test split."""
+    from emotion_core.data import load_split
+    from emotion_core.evaluate import load_evaluation_split
+    from emotion_core.train import hold_out, stratified_split
+
+    train = load_split(tiny_data, "train", 48, tmp_path)
+    _, rows = hold_out(train.labels, 0.25)
+    validation = load_evaluation_split(tiny_data, "validation", 48, tmp_path, val_fraction=0.25)
+    assert validation.split == "validation" and validation.paths == [train.paths[i] for i in rows]
+    np.testing.assert_array_equal(validation.images, train.images[rows])
+    assert set(validation.labels) == set(range(7))  # stratified: every class held out
+    _, other_seed = stratified_split(train.labels, 0.25, seed=7)
+    assert not np.array_equal(other_seed, rows)  # a seed would change it; the hold-out ignores --seed
+
+
+def test_cli_evaluates_a_run_on_its_validation_hold_out(trained_run, tiny_data, tmp_path, capsys):
+    import json
+
+    from emotion_core.cli import main
+    from emotion_core.data import load_split
+    from emotion_core.train import hold_out
+
+    fraction = json.loads((trained_run / "config.json").read_text())["val_fraction"]
+    expected = len(hold_out(load_split(tiny_data, "train", 48, tmp_path).labels, fraction)[1])
+    assert main(["evaluate", "--run", str(trained_run), "--data", str(tiny_data), "--split", "validation",
+                 "--cache-dir", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["support"] == expected
