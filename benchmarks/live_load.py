@@ -1,12 +1,17 @@
 """Load test of the Live page: N simultaneous browser sessions with fake cameras against one server.
 
-Loopback only, bounded in time. For each N (default 1, 2, 4) it opens N headless
+Loopback only, bounded in time. For each N (default 1, 2, 4, 8) it opens N headless
 Chromium pages on the Live page, presses Start, lets them run --seconds, reads
 each session's FPS and latency from its page, samples the server's memory,
 then closes them and checks that the server dropped the sessions. One server
 serves all rounds, so memory growth across rounds shows up in the table.
 
-    python benchmarks/live_load.py [--sessions 1,2,4] [--seconds 60] [--model DIR]
+A stage profiler runs inside the server (`dashboard/stage_profile.py`): the second
+table gives the server's CPU milliseconds per processed frame in each stage
+(VP8 decode and encode, colour conversion, detection, crops, classification,
+tracker, annotation, WebRTC/RTP, Streamlit) for every round.
+
+    python benchmarks/live_load.py [--sessions 1,2,4,8] [--seconds 60] [--model DIR]
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ def metric(page, label: str) -> str:
         return "n/a"
 
 
-def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pid: int, stats_path: Path) -> dict:
+def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pid: int,
+              stats_path: Path) -> tuple[dict, dict[str, float]]:
     harness = _common.browser_harness()
     launch_browser, start_live_video = harness.launch_browser, harness.start_live_video
 
@@ -90,22 +96,26 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
         while time.time() < deadline and any(metric(p, "FPS") == "n/a" for p in pages):
             time.sleep(1)
         sampler.start()
+        stats0 = read_stats(stats_path)
         server_cpu0, browser_cpu0, t0 = cpu_seconds(server_pid), browser_cpu_seconds(), time.time()
         time.sleep(seconds)
         elapsed = time.time() - t0
+        stats1 = read_stats(stats_path)
+        server_cpu_ms = 1000 * (cpu_seconds(server_pid) - server_cpu0)
         server_cpu = 100 * (cpu_seconds(server_pid) - server_cpu0) / elapsed
         browser_cpu = 100 * (browser_cpu_seconds() - browser_cpu0) / elapsed
         fps = [metric(p, "FPS") for p in pages]
         latency = [metric(p, "Latency") for p in pages]
-        frames_before_close = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+        frames_before_close = stats1
         context.close()
     finally:
         browser.close()
         stop.set()
     time.sleep(8)  # longer than the 5 s activity window
-    after = json.loads(stats_path.read_text()) if stats_path.exists() else {}  # rewritten every second
+    after = read_stats(stats_path)
     numeric = [float(f) for f in fps if f.replace(".", "", 1).isdigit()]
-    return {
+    frames = stats1.get("frames", 0) - stats0.get("frames", 0)
+    row = {
         "sessions": n,
         "started": started,
         "fps per session": ", ".join(fps),
@@ -119,7 +129,33 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
         "models loaded": frames_before_close.get("models_loaded"),
         "active during": frames_before_close.get("sessions"),
         "active after close": after.get("sessions"),
+        "server CPU ms per frame": server_cpu_ms / frames if frames else float("nan"),
     }
+    return row, stage_ms_per_frame(stats0, stats1, frames)
+
+
+def read_stats(path: Path) -> dict:
+    """The server's counters (tests/serve_app.py rewrites the file every half second)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def stage_ms_per_frame(before: dict, after: dict, frames: int) -> dict[str, float]:
+    """CPU ms per processed frame of each profiled stage between two readings of the counters."""
+    if frames <= 0:
+        return {}
+    start, end = before.get("stage_cpu_s", {}), after.get("stage_cpu_s", {})
+    return {stage: 1000 * (end[stage] - start.get(stage, 0.0)) / frames for stage in end}
+
+
+def stage_table(rounds: list[tuple[int, dict[str, float]]]) -> list[dict]:
+    """One row per stage, one column per round (ms per frame), largest stage first, a total row last."""
+    stages = sorted({s for _, ms in rounds for s in ms}, key=lambda s: -max(ms.get(s, 0.0) for _, ms in rounds))
+    rows = [{"stage": s, **{f"{n} session(s)": ms.get(s, 0.0) for n, ms in rounds}} for s in stages]
+    rows.append({"stage": "total", **{f"{n} session(s)": sum(ms.values()) for n, ms in rounds}})
+    return rows
 
 
 PAGES = ["", "Dataset", "Augmentation", "Training", "Evaluation", "Photo", "Video", "Live"]
@@ -150,7 +186,7 @@ def main() -> int:
     from emotion_core.inference import default_model_dir
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sessions", default="1,2,4")
+    parser.add_argument("--sessions", default="1,2,4,8")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--model", type=Path, default=None, help="model directory (default: models/default)")
     args = parser.parse_args()
@@ -164,8 +200,9 @@ def main() -> int:
         stats = tmp_path / "live_stats.json"
         y4m = write_y4m(tmp_path / "face.y4m", face_frame(640, 480))
         env = {"EMOTION_MODEL_DIR": str(model), "EMOTION_ICE_SERVERS": "[]",
-               "EMOTION_RUNS_DIR": str(tmp_path / "runs"), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        rows = []
+               "EMOTION_RUNS_DIR": str(tmp_path / "runs"), "TF_CPP_MIN_LOG_LEVEL": "3",
+               "EMOTION_STAGE_PROFILE": "1"}
+        rows, stages = [], []
         with streamlit_server(env, log_path=tmp_path / "server.log", stats_file=stats) as (url, proc):
             idle = rss_mb(proc.pid)
             with sync_playwright() as p:
@@ -173,11 +210,20 @@ def main() -> int:
                 visited = rss_mb(proc.pid)
                 imports_tf = "libtensorflow" in Path(f"/proc/{proc.pid}/maps").read_text()
                 for n in [int(s) for s in args.sessions.split(",")]:
-                    rows.append(run_round(p, url, y4m, n, args.seconds, proc.pid, stats))
+                    row, ms = run_round(p, url, y4m, n, args.seconds, proc.pid, stats)
+                    rows.append(row)
+                    stages.append((n, ms))
                     print(f"  {n} session(s) done", file=sys.stderr)
+                    if proc.poll() is not None:
+                        log = (tmp_path / "server.log").read_text(errors="replace").splitlines()
+                        print(f"the server exited with {proc.returncode} during the round of {n}; its log ends:\n"
+                              + "\n".join(log[-40:]), file=sys.stderr)
+                        break
     print(f"server idle before any session: {idle:.0f} MB; after visiting every page: {visited:.0f} MB "
           f"(TensorFlow loaded: {'yes' if imports_tf else 'no'}); model: {model}\n")
     _common.print_table(rows)
+    print("\nserver CPU ms per processed frame, by stage (sampling profiler inside the server):\n")
+    _common.print_table(stage_table(stages))
     return 0
 
 

@@ -4,12 +4,15 @@
 
 The app itself writes nothing of the kind: this wrapper starts Streamlit in its own process and a
 thread that writes `dashboard.live.SERVER_STATS.snapshot()` to STATS_FILE (JSON) every half second,
-so a test can see frames, faces, sessions and model loads from outside.
+so a test can see frames, faces, sessions and model loads from outside. With EMOTION_STAGE_PROFILE=1 in
+the environment a `dashboard.stage_profile.StageProfiler` runs too and the file gains `stage_cpu_s`
+(CPU seconds per stage so far; benchmarks/live_load.py turns them into milliseconds per frame).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -18,10 +21,15 @@ from pathlib import Path
 
 def write_stats_forever(path: Path, every_s: float = 0.5) -> None:
     from dashboard.live import SERVER_STATS
+    from dashboard.stage_profile import StageProfiler
     from emotion_core import atomic
 
+    profiler = StageProfiler().start() if os.environ.get("EMOTION_STAGE_PROFILE") == "1" else None
     while True:
-        atomic.write_bytes(path, json.dumps(SERVER_STATS.snapshot()).encode())
+        stats = SERVER_STATS.snapshot()
+        if profiler is not None:
+            stats["stage_cpu_s"] = profiler.totals()
+        atomic.write_bytes(path, json.dumps(stats).encode())
         time.sleep(every_s)
 
 
