@@ -63,6 +63,9 @@ def live_stats() -> None:
     if status.phase != "streaming":
         getattr(st, status.level)(status.message)
         return
+    slowed = SERVER_STATS.fair.notice(settings.video_constraints()["video"]["frameRate"]["max"])
+    if slowed:
+        st.info(slowed)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("FPS", f"{snap['fps']:.1f}")
     c2.metric("Latency (median)", f"{snap['latency_ms']:.0f} ms")

@@ -1,10 +1,15 @@
-"""How many Live sessions this server can serve at a useful frame rate, measured, and who gets in.
+"""How many Live sessions this server can serve at a useful frame rate, measured; who gets in; how fast.
 
 The server's CPU per processed frame is measured on the running process (all its threads: WebRTC decode
 and encode, detection, classification, annotation), so the capacity follows the model, the detector and
 the machine without a table of guesses. A newcomer is admitted while the sessions already streaming,
 plus the newcomer, still get `MIN_FPS` each on the machine's cores; a session that streams is never
 turned away on a rerun.
+
+Sessions that are in share the CPU evenly (`FairShare`): one frame-rate cap holds for every session; it
+comes down when the cores are past their headroom and goes back up when they have room, and a session
+over the cap shows its last annotated frame again instead of running the pipeline. Nobody is starved and
+nobody gets a black video; a newcomer is refused once even the lowest cap leaves the cores overloaded.
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ MIN_FPS = 10.0  # below this a live view stops feeling live
 HEADROOM = 0.85  # of the cores' time; the rest for the page, the OS and bursts
 WINDOW_S = 20.0  # CPU per frame is measured over this much recent time
 MIN_FRAMES = 30  # frames in the window before the measurement counts
+FLOOR_FPS = 5.0  # the fair cap never goes below this: a slower view is still a view
+MAX_CAP_FPS = 60.0  # the cap's ceiling (above any webcam's rate: no limit)
+MACHINE_BUSY = 0.95  # of the whole machine: past this, frames queue whoever uses the cores
+ADJUST_EVERY_S = 2.0  # how often the cap is reconsidered
+RAISE_FPS = 1.0  # how far the cap goes up each time there is room
+BURST_FRAMES = 2.0  # frames a session may run back to back after a pause
 
 log = logging.getLogger("emotion_dashboard.live")
 
@@ -57,6 +68,90 @@ class CpuPerFrame:
         return (cpu1 - cpu0) * 1000 / (frames1 - frames0)
 
 
+def machine_cpu_times() -> tuple[float, float]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat (jiffies; (0, 0) elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            values = [float(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    idle = values[3] + (values[4] if len(values) > 4 else 0.0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+class FairShare:
+    """One frame-rate cap for every Live session, from how loaded the server's cores are.
+
+    Each session spends a token per processed frame; tokens come at `cap` per second (at most
+    BURST_FRAMES saved up), so every session runs at the cap or at its webcam's rate, whichever is lower.
+    Every ADJUST_EVERY_S the load is read: this process's share of the cores over HEADROOM, or the
+    machine's busy share over MACHINE_BUSY (browsers or training on the same machine), whichever is
+    higher. Past 1, the cap drops to the frame rate the sessions actually got, divided by the load;
+    below 0.9 it rises by RAISE_FPS.
+    """
+
+    def __init__(self, cores: int | None = None, clock: Callable[[], float] = time.monotonic,
+                 process_cpu: Callable[[], float] = time.process_time,
+                 machine: Callable[[], tuple[float, float]] = machine_cpu_times) -> None:
+        self.cores = cores or os.cpu_count() or 1
+        self.clock, self.process_cpu, self.machine = clock, process_cpu, machine
+        self.lock = threading.Lock()
+        self.cap = MAX_CAP_FPS
+        self.load = 0.0
+        self._tokens: dict[int, tuple[float, float]] = {}  # session -> (tokens, time they were counted)
+        self._processed: dict[int, int] = {}  # session -> frames processed since the last adjustment
+        self._since = (self.clock(), self.process_cpu(), *self.machine())
+
+    def allow(self, session: int) -> bool:
+        """Whether this session may process its frame now (a token spent) or should repeat its last one."""
+        with self.lock:
+            now = self.clock()
+            if now - self._since[0] >= ADJUST_EVERY_S:
+                self._adjust(now)
+            tokens, then = self._tokens.get(session, (1.0, now))
+            tokens = min(BURST_FRAMES, tokens + (now - then) * self.cap)
+            allowed = tokens >= 1.0
+            self._tokens[session] = (tokens - allowed, now)
+            if allowed:
+                self._processed[session] = self._processed.get(session, 0) + 1
+            return allowed
+
+    def forget(self, session: int) -> None:
+        with self.lock:
+            self._tokens.pop(session, None)
+            self._processed.pop(session, None)
+
+    @property
+    def saturated(self) -> bool:
+        """The cap is at its floor and the cores are still overloaded: no room for one more session."""
+        with self.lock:
+            return self.cap <= FLOOR_FPS and self.load > 1.0
+
+    def notice(self, webcam_fps: float) -> str:
+        """For the Live page: how far every session is slowed, or "" while the cap is above the webcams' rate."""
+        cap = self.cap
+        if cap >= webcam_fps:
+            return ""
+        return (f"The server is busy: every live session gets {cap:.0f} of the webcam's {webcam_fps:.0f} frames "
+                "per second analysed, the same for everyone.")
+
+    def _adjust(self, now: float) -> None:
+        """Reconsider the cap from the load since the last adjustment (caller holds the lock)."""
+        then, cpu0, busy0, total0 = self._since
+        cpu1, (busy1, total1) = self.process_cpu(), self.machine()
+        elapsed = now - then
+        own = (cpu1 - cpu0) / (elapsed * self.cores) / HEADROOM
+        machine = (busy1 - busy0) / (total1 - total0) / MACHINE_BUSY if total1 > total0 else 0.0
+        self.load = max(own, machine)
+        got = [n / elapsed for n in self._processed.values() if n]  # fps each session actually processed
+        if self.load > 1.0 and got:
+            self.cap = max(FLOOR_FPS, min(self.cap, sum(got) / len(got)) / self.load)
+        elif self.load < 0.9:
+            self.cap = min(MAX_CAP_FPS, self.cap + RAISE_FPS)
+        self._processed = {}
+        self._since = (now, cpu1, busy1, total1)
+
+
 def capacity(cpu_ms_per_frame: float, cores: int | None = None, min_fps: float = MIN_FPS) -> int:
     """Sessions the cores can serve at `min_fps` each (at least 1)."""
     cores = cores or os.cpu_count() or 1
@@ -71,17 +166,25 @@ class Admission:
     capacity: int | None  # None until measured
 
 
-def admit(streaming: bool, sessions: int, cpu_ms_per_frame: float | None, cores: int | None = None) -> Admission:
+def admit(streaming: bool, sessions: int, cpu_ms_per_frame: float | None, cores: int | None = None,
+          saturated: bool = False) -> Admission:
     """Whether a Live session may start: a streaming one always; a newcomer while everyone, the newcomer
-    included, still gets MIN_FPS."""
-    if cpu_ms_per_frame is None:
-        return Admission(True, "", sessions, None)
-    room = capacity(cpu_ms_per_frame, cores)
-    if streaming or sessions < room:
-        return Admission(True, f"{sessions} of about {room} live sessions in use.", sessions, room)
+    included, still gets MIN_FPS, and never while the fair cap is at its floor with the cores overloaded."""
+    room = capacity(cpu_ms_per_frame, cores) if cpu_ms_per_frame is not None else None
+    in_use = f"{sessions} of about {room} live sessions in use." if room is not None else ""
+    if streaming:
+        return Admission(True, in_use, sessions, room)
+    who = "1 colleague is" if sessions == 1 else f"{sessions} colleagues are"
+    if saturated and sessions:
+        log.warning("Live session refused: %d streaming, each held to %.0f fps and the cores still overloaded",
+                    sessions, FLOOR_FPS)
+        return Admission(False, f"The server is busy: {who} using the live view and it already shows each of "
+                                f"them only {FLOOR_FPS:.0f} frames per second. Try again in a minute, or use the "
+                                "Photo or Video page meanwhile.", sessions, room)
+    if room is None or sessions < room:
+        return Admission(True, in_use, sessions, room)
     log.warning("Live session refused: %d streaming, capacity %d at %.0f ms of CPU per frame", sessions, room,
                 cpu_ms_per_frame)
-    who = "1 colleague is" if sessions == 1 else f"{sessions} colleagues are"
     return Admission(False, f"The server is busy: {who} using the live view, as many as it can serve at "
                             f"{MIN_FPS:.0f} frames per second each. Try again in a minute, or use the Photo or "
                             "Video page meanwhile.", sessions, room)

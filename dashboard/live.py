@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dashboard.capacity import Admission, CpuPerFrame, admit
+from dashboard.capacity import Admission, CpuPerFrame, FairShare, admit
 from emotion_core.inference import Classifier
 from emotion_core.labels import EMOTIONS
 from emotion_core.pipeline import EmotionPipeline, Timings
@@ -38,6 +38,7 @@ class ServerStats:
         self.last_frame: dict[int, float] = {}  # session -> time of its last frame
         self._last_labels: list[str] = []
         self.cpu = CpuPerFrame()
+        self.fair = FairShare()
 
     def record(self, session: int, faces: int, labels: list[str]) -> None:
         with self.lock:
@@ -53,11 +54,12 @@ class ServerStats:
             now = time.time()
             sessions = self._active(now)
             streaming = now - self.last_frame.get(session, -1e9) <= ACTIVE_WINDOW_S
-        return admit(streaming, sessions - streaming, self.cpu.ms())
+        return admit(streaming, sessions - streaming, self.cpu.ms(), saturated=self.fair.saturated)
 
     def forget(self, session: int) -> None:
         with self.lock:
             self.last_frame.pop(session, None)
+        self.fair.forget(session)
 
     def active_sessions(self) -> int:
         with self.lock:
@@ -76,7 +78,8 @@ class ServerStats:
             now = time.time()
             return {"frames": self.frames, "frames_with_faces": self.frames_with_faces,
                     "sessions": self._active(now), "models_loaded": Classifier.loaded_from_runs,
-                    "last_labels": list(self._last_labels), "time": now, "cpu_ms_per_frame": self.cpu.ms()}
+                    "last_labels": list(self._last_labels), "time": now, "cpu_ms_per_frame": self.cpu.ms(),
+                    "fps_cap": self.fair.cap, "load": self.fair.load}
 
 
 SERVER_STATS = ServerStats()
@@ -94,6 +97,18 @@ def mark_recording(image: np.ndarray) -> None:
                 thickness, cv2.LINE_AA)
 
 
+def frame_to_bgr(frame) -> np.ndarray:
+    """An av.VideoFrame (the browser's YUV) as a BGR array (a named step for the stage profiler)."""
+    return frame.to_ndarray(format="bgr24")
+
+
+def bgr_to_frame(image: np.ndarray):
+    """A BGR array as an av.VideoFrame for the encoder (a named step for the stage profiler)."""
+    import av
+
+    return av.VideoFrame.from_ndarray(image, format="bgr24")
+
+
 class LiveProcessor:
     """Runs each video frame through the shared pipeline with this session's tracker."""
 
@@ -109,6 +124,7 @@ class LiveProcessor:
         self._frames = 0
         self._last_results: list[dict] = []
         self.recording: Recording | None = None  # the latest recording, running or stopped
+        self._last_out = None  # the last annotated av.VideoFrame, shown again while over the fair share
 
     def process_bgr(self, image: np.ndarray) -> np.ndarray:
         """Annotate one BGR frame and record the results (thread-safe)."""
@@ -134,11 +150,14 @@ class LiveProcessor:
         return out
 
     def callback(self, frame):
-        """streamlit-webrtc video_frame_callback: av.VideoFrame in, annotated av.VideoFrame out."""
-        import av
+        """streamlit-webrtc video_frame_callback: av.VideoFrame in, annotated av.VideoFrame out.
 
-        out = self.process_bgr(frame.to_ndarray(format="bgr24"))
-        return av.VideoFrame.from_ndarray(out, format="bgr24")
+        Over the server's fair share (SERVER_STATS.fair) the last annotated frame goes out again: the
+        video slows evenly for everyone instead of stalling for some."""
+        if self._last_out is not None and not SERVER_STATS.fair.allow(id(self)):
+            return self._last_out
+        self._last_out = bgr_to_frame(self.process_bgr(frame_to_bgr(frame)))
+        return self._last_out
 
     def snapshot(self) -> dict:
         """FPS, latency, face count, last results and probability history, copied under the lock."""

@@ -72,3 +72,87 @@ def test_server_stats_admit_by_measured_capacity(monkeypatch):
     assert not refused.admitted and (refused.sessions, refused.capacity) == (1, 1)
     stats.forget(1)
     assert stats.admission(2).admitted
+
+
+class _Load:
+    """A fake clock, process CPU and machine CPU for FairShare (2 cores)."""
+
+    def __init__(self) -> None:
+        self.now, self.cpu, self.busy, self.total = 0.0, 0.0, 0.0, 0.0
+
+    def share(self) -> capacity.FairShare:
+        return capacity.FairShare(cores=2, clock=lambda: self.now, process_cpu=lambda: self.cpu,
+                                  machine=lambda: (self.busy, self.total))
+
+    def run(self, share: capacity.FairShare, seconds: float, offered: dict[int, float],
+            process_cores: float, machine_busy: float = 0.0) -> dict[int, int]:
+        """Sessions offering frames at their rates for `seconds`; the process uses `process_cores` of the
+        cores meanwhile, the machine `machine_busy` of itself. Returns the frames each session processed."""
+        step, processed = 1 / 120, {s: 0 for s in offered}
+        due = dict.fromkeys(offered, 0.0)
+        for _ in range(round(seconds / step)):
+            self.now += step
+            self.cpu += process_cores * step
+            self.busy, self.total = self.busy + 2 * machine_busy * step, self.total + 2 * step
+            for session, fps in offered.items():
+                if self.now >= due[session]:
+                    due[session] += 1 / fps
+                    processed[session] += share.allow(session)
+        return processed
+
+
+def test_every_session_processes_at_most_the_cap_and_a_slower_webcam_its_own_rate():
+    load = _Load()
+    share = load.share()
+    share.cap = 10.0
+    got = load.run(share, 1.9, {1: 15, 2: 30, 3: 8}, process_cores=1.0)  # before the first adjustment
+    assert 18 <= got[1] <= 21 and 18 <= got[2] <= 21  # 10 fps each, whatever their webcams send
+    assert got[3] == pytest.approx(8 * 1.9, abs=1)  # under the cap: every frame
+
+
+def test_an_overloaded_server_lowers_everyones_rate_evenly_and_raises_it_again_with_room():
+    load = _Load()
+    share = load.share()
+    sessions = {s: 15.0 for s in range(6)}
+    load.run(share, 2.05, sessions, process_cores=2.0)  # all cores busy: load 1/0.85
+    assert share.load == pytest.approx(1 / capacity.HEADROOM, rel=0.01)
+    assert share.cap == pytest.approx(15 * capacity.HEADROOM, rel=0.05)  # what they got, over the load
+    got = load.run(share, 4.0, sessions, process_cores=1.6)
+    counts = sorted(got.values())
+    assert counts[-1] - counts[0] <= 1, got  # even: nobody starved, nobody ahead
+    assert counts[0] <= 4.0 * share.cap + capacity.BURST_FRAMES
+    lowered = share.cap
+    load.run(share, 10.0, sessions, process_cores=0.5)  # sessions left, room again: up a frame at a time
+    assert share.cap == pytest.approx(lowered + 5 * capacity.RAISE_FPS, abs=capacity.RAISE_FPS)
+
+
+def test_a_machine_busy_with_other_work_lowers_the_cap_too():
+    load = _Load()
+    share = load.share()
+    load.run(share, 2.05, {1: 15.0, 2: 15.0}, process_cores=0.5, machine_busy=1.0)  # browsers, training...
+    assert share.load == pytest.approx(1 / capacity.MACHINE_BUSY, rel=0.01)
+    assert share.cap < 15
+
+
+def test_the_cap_stops_at_its_floor_and_then_newcomers_wait(caplog):
+    load = _Load()
+    share = load.share()
+    sessions = {s: 15.0 for s in range(12)}
+    load.run(share, 30.0, sessions, process_cores=2.0)
+    assert share.cap == capacity.FLOOR_FPS and share.saturated
+    got = load.run(share, 2.0, sessions, process_cores=2.0)
+    assert min(got.values()) >= 2 * capacity.FLOOR_FPS - 1  # still a view for everyone
+    with caplog.at_level(logging.WARNING, logger="emotion_dashboard.live"):
+        refused = admit(False, 12, 10, cores=2, saturated=True)  # capacity says 17, the cores say no
+    assert not refused.admitted and f"only {capacity.FLOOR_FPS:.0f} frames per second" in refused.message
+    assert "held to 5 fps" in caplog.text
+    assert admit(True, 12, 10, cores=2, saturated=True).admitted  # a streaming session stays
+    assert admit(False, 0, 10, cores=2, saturated=True).admitted  # an empty server takes anyone
+
+
+def test_server_stats_refuse_newcomers_while_the_fair_cap_is_saturated(monkeypatch):
+    stats = live.ServerStats()
+    stats.record(1, 1, ["happy"])
+    monkeypatch.setattr(type(stats.fair), "saturated", property(lambda self: True))
+    assert stats.admission(1).admitted and not stats.admission(2).admitted
+    assert "fps_cap" in stats.snapshot()

@@ -113,3 +113,22 @@ def test_processor_is_safe_across_threads(pipeline):
     [t.start() for t in threads]
     [t.join(60) for t in threads]
     assert not errors and processor.snapshot()["frames"] == 20
+
+
+def test_over_the_fair_share_the_last_annotated_frame_goes_out_again(pipeline, monkeypatch):
+    av = pytest.importorskip("av")
+    stats = live.ServerStats()
+    monkeypatch.setattr(live, "SERVER_STATS", stats)
+    allowed = {"now": False}
+    monkeypatch.setattr(stats.fair, "allow", lambda session: allowed["now"])
+    processor = live.LiveProcessor(pipeline)
+    face = av.VideoFrame.from_ndarray(face_frame(640, 480), format="bgr24")
+    blank = av.VideoFrame.from_ndarray(np.zeros((480, 640, 3), np.uint8), format="bgr24")
+    first = processor.callback(face)  # a session's first frame always runs: never a black video
+    assert processor.snapshot()["faces"] == 1
+    assert processor.callback(blank) is first  # over the share: the pipeline does not run
+    assert processor.snapshot()["frames"] == 1 and stats.snapshot()["frames"] == 1
+    allowed["now"] = True
+    third = processor.callback(blank)
+    assert third is not first and processor.snapshot()["frames"] == 2 and processor.snapshot()["faces"] == 0
+    assert np.array_equal(third.to_ndarray(format="bgr24"), np.zeros((480, 640, 3), np.uint8))

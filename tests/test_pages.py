@@ -258,6 +258,20 @@ def test_live_page_tells_a_newcomer_the_server_is_busy(app_env, no_webrtc_sessio
     assert "0 of about 1 live sessions in use" in texts(at)
 
 
+def test_a_streaming_session_is_told_when_the_server_slows_everyone(app_env, no_webrtc_session, monkeypatch):
+    from dashboard import live
+    from dashboard.connection import ConnectionStatus, ConnectionWatch
+
+    monkeypatch.setattr(ConnectionWatch, "observe", lambda self, *a: ConnectionStatus("streaming", "", "caption"))
+    at = page("app_pages/5_Live.py").run()
+    assert not at.exception and not at.info  # the cap is above the webcam's 15 fps: nothing to say
+    live.SERVER_STATS.fair.cap = 7.4
+    at.run()
+    assert not at.exception, at.exception
+    assert [i.value for i in at.info] == ["The server is busy: every live session gets 7 of the webcam's 15 "
+                                          "frames per second analysed, the same for everyone."]
+
+
 def test_live_page_without_model(monkeypatch, tmp_path, no_webrtc_session):
     monkeypatch.setenv("EMOTION_MODEL_DIR", str(tmp_path / "none"))
     at = page("app_pages/5_Live.py").run()
