@@ -70,7 +70,7 @@ def metric(page, label: str) -> str:
 def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pid: int,
               stats_path: Path) -> tuple[dict, dict[str, float]]:
     harness = _common.browser_harness()
-    launch_browser, start_live_video = harness.launch_browser, harness.start_live_video
+    launch_browser, wait_for_app = harness.launch_browser, harness.wait_for_app
 
     browser = launch_browser(playwright, y4m)
     memory: list[float] = []
@@ -85,15 +85,21 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
     try:
         context = browser.new_context(permissions=["camera"], viewport={"width": 1200, "height": 1400})
         pages = [context.new_page() for _ in range(n)]
-        started = 0
+        started, refused = [], 0
         for page in pages:
             try:
-                start_live_video(page, url, timeout_ms=120_000)
-                started += 1
+                page.goto(f"{url}/Live")
+                wait_for_app(page, 120_000)
+                if page.get_by_text("The server is busy").count():
+                    refused += 1  # admission control said so on the page
+                    continue
+                page.frame_locator('iframe[title^="streamlit_webrtc"]').get_by_role("button", name="Start").click(
+                    timeout=120_000)
+                started.append(page)
             except Exception as exc:  # noqa: BLE001 - reported in the table, the round goes on
                 print(f"  a session did not start: {type(exc).__name__}", file=sys.stderr)
         deadline = time.time() + 120  # wait until every session shows video (slow machines take a while)
-        while time.time() < deadline and any(metric(p, "FPS") == "n/a" for p in pages):
+        while time.time() < deadline and any(metric(p, "FPS") == "n/a" for p in started):
             time.sleep(1)
         sampler.start()
         stats0 = read_stats(stats_path)
@@ -104,8 +110,8 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
         server_cpu_ms = 1000 * (cpu_seconds(server_pid) - server_cpu0)
         server_cpu = 100 * (cpu_seconds(server_pid) - server_cpu0) / elapsed
         browser_cpu = 100 * (browser_cpu_seconds() - browser_cpu0) / elapsed
-        fps = [metric(p, "FPS") for p in pages]
-        latency = [metric(p, "Latency") for p in pages]
+        fps = [metric(p, "FPS") for p in started]
+        latency = [metric(p, "Latency") for p in started]
         frames_before_close = stats1
         context.close()
     finally:
@@ -117,7 +123,8 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
     frames = stats1.get("frames", 0) - stats0.get("frames", 0)
     row = {
         "sessions": n,
-        "started": started,
+        "started": len(started),
+        "refused (busy)": refused,
         "fps per session": ", ".join(fps),
         "mean fps": sum(numeric) / len(numeric) if numeric else float("nan"),
         "latency": ", ".join(latency),
@@ -130,6 +137,7 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
         "active during": frames_before_close.get("sessions"),
         "active after close": after.get("sessions"),
         "server CPU ms per frame": server_cpu_ms / frames if frames else float("nan"),
+        "fair cap fps": stats1.get("fps_cap", float("nan")),
     }
     return row, stage_ms_per_frame(stats0, stats1, frames)
 
@@ -189,6 +197,7 @@ def main() -> int:
     parser.add_argument("--sessions", default="1,2,4,8")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--model", type=Path, default=None, help="model directory (default: models/default)")
+    parser.add_argument("--server-log", type=Path, default=None, help="keep the server's log here")
     args = parser.parse_args()
     reason = browser_available()
     if reason:
@@ -203,7 +212,8 @@ def main() -> int:
                "EMOTION_RUNS_DIR": str(tmp_path / "runs"), "TF_CPP_MIN_LOG_LEVEL": "3",
                "EMOTION_STAGE_PROFILE": "1"}
         rows, stages = [], []
-        with streamlit_server(env, log_path=tmp_path / "server.log", stats_file=stats) as (url, proc):
+        server_log = args.server_log or tmp_path / "server.log"
+        with streamlit_server(env, log_path=server_log, stats_file=stats) as (url, proc):
             idle = rss_mb(proc.pid)
             with sync_playwright() as p:
                 visit_every_page(p, url)
@@ -215,7 +225,7 @@ def main() -> int:
                     stages.append((n, ms))
                     print(f"  {n} session(s) done", file=sys.stderr)
                     if proc.poll() is not None:
-                        log = (tmp_path / "server.log").read_text(errors="replace").splitlines()
+                        log = server_log.read_text(errors="replace").splitlines()
                         print(f"the server exited with {proc.returncode} during the round of {n}; its log ends:\n"
                               + "\n".join(log[-40:]), file=sys.stderr)
                         break

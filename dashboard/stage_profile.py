@@ -12,6 +12,7 @@ a window of their own (benchmarks/live_load.py divides them by the frames proces
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -54,6 +55,21 @@ def stage_of(frame: FrameType | None) -> str:
                 return stage
         frame = frame.f_back
     return OTHER_PYTHON
+
+
+def current_stacks() -> dict[int, FrameType]:
+    """sys._current_frames() with the garbage collector held off.
+
+    The call locks the interpreter's list of threads; a collection inside it can run a finaliser that lets
+    go of the GIL (av's VideoReformatter does), and a thread that then starts or ends waits for that list
+    while holding the GIL: the whole server froze that way under eight live sessions."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return sys._current_frames()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def thread_cpu_s(tid: int) -> float | None:
@@ -101,7 +117,7 @@ class StageProfiler:
     def sample(self) -> None:
         """One look at every Python thread (the profiler's own left out); every flush_every-th, a flush."""
         me = threading.get_ident()
-        stacks = sys._current_frames()
+        stacks = current_stacks()
         for thread in threading.enumerate():
             if thread.ident is None or thread.ident == me or thread.native_id is None:
                 continue

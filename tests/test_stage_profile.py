@@ -116,3 +116,41 @@ def test_threads_that_ended_are_read_as_gone_not_through_a_dangling_handle():
                           text=True, timeout=120)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert done.stdout.split() == ["100", "ended", "alive"]
+
+
+FINALISER_DURING_SAMPLING = """
+import gc, threading, time
+from dashboard.stage_profile import current_stacks
+
+class LetsGoOfTheGil:
+    def __del__(self):
+        time.sleep(0.01)
+
+def threads_come_and_go():
+    while True:
+        t = threading.Thread(target=int)
+        t.start(), t.join()
+
+threading.Thread(target=threads_come_and_go, daemon=True).start()
+gc.set_threshold(1)  # a collection at every allocation, inside the sampling call too
+for _ in range(300):
+    cycle = LetsGoOfTheGil()
+    cycle.me = cycle
+    del cycle
+    current_stacks()
+print("done")
+"""
+
+
+def test_sampling_stacks_never_deadlocks_with_a_collection_and_new_threads():
+    """sys._current_frames() froze the server when a garbage collection inside it ran a finaliser that let go
+    of the GIL while another thread was starting: the stacks are now taken with the collector held off."""
+    import subprocess
+    from pathlib import Path
+
+    try:
+        done = subprocess.run([sys.executable, "-c", FINALISER_DURING_SAMPLING], cwd=Path(__file__).parents[1],
+                              capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("sampling the stacks deadlocked") from None
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]
