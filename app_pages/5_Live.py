@@ -63,7 +63,8 @@ def live_stats() -> None:
     if status.phase != "streaming":
         getattr(st, status.level)(status.message)
         return
-    slowed = SERVER_STATS.fair.notice(settings.video_constraints()["video"]["frameRate"]["max"])
+    slowed = SERVER_STATS.fair.notice(settings.video_constraints()["video"]["frameRate"]["max"],
+                                      pipeline.classifier.views)
     if slowed:
         st.info(slowed)
     c1, c2, c3, c4 = st.columns(4)

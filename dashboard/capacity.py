@@ -33,6 +33,7 @@ MACHINE_BUSY = 0.95  # of the whole machine: past this, frames queue whoever use
 ADJUST_EVERY_S = 2.0  # how often the cap is reconsidered
 RAISE_FPS = 1.0  # how far the cap goes up each time there is room
 BURST_FRAMES = 2.0  # frames a session may run back to back after a pause
+MAX_VIEWS = 4  # test-time augmentation views per face with room to spare (as the model is served)
 
 log = logging.getLogger("emotion_dashboard.live")
 
@@ -80,14 +81,16 @@ def machine_cpu_times() -> tuple[float, float]:
 
 
 class FairShare:
-    """One frame-rate cap for every Live session, from how loaded the server's cores are.
+    """How much each Live session gets, from how loaded the server's cores are: test-time augmentation
+    views per face (`views`), then one frame-rate cap for every session (`cap`).
 
     Each session spends a token per processed frame; tokens come at `cap` per second (at most
     BURST_FRAMES saved up), so every session runs at the cap or at its webcam's rate, whichever is lower.
     Every ADJUST_EVERY_S the load is read: this process's share of the cores over HEADROOM, or the
     machine's busy share over MACHINE_BUSY (browsers or training on the same machine), whichever is
-    higher. Past 1, the cap drops to the frame rate the sessions actually got, divided by the load;
-    below 0.9 it rises by RAISE_FPS.
+    higher. Past 1, the extra TTA views go first (4, 2, 1: a little accuracy), then the cap drops to the
+    frame rate the sessions actually got, divided by the load. Below 0.9 the cap rises by RAISE_FPS (at
+    once to no cap when it no longer binds anyone), then the views come back.
     """
 
     def __init__(self, cores: int | None = None, clock: Callable[[], float] = time.monotonic,
@@ -97,6 +100,7 @@ class FairShare:
         self.clock, self.process_cpu, self.machine = clock, process_cpu, machine
         self.lock = threading.Lock()
         self.cap = MAX_CAP_FPS
+        self.views = MAX_VIEWS  # at most this many TTA views per face (the model may serve fewer)
         self.load = 0.0
         self._tokens: dict[int, tuple[float, float]] = {}  # session -> (tokens, time they were counted)
         self._processed: dict[int, int] = {}  # session -> frames processed since the last adjustment
@@ -123,17 +127,19 @@ class FairShare:
 
     @property
     def saturated(self) -> bool:
-        """The cap is at its floor and the cores are still overloaded: no room for one more session."""
+        """One view, the cap at its floor and the cores still overloaded: no room for one more session."""
         with self.lock:
-            return self.cap <= FLOOR_FPS and self.load > 1.0
+            return self.views == 1 and self.cap <= FLOOR_FPS and self.load > 1.0
 
-    def notice(self, webcam_fps: float) -> str:
-        """For the Live page: how far every session is slowed, or "" while the cap is above the webcams' rate."""
-        cap = self.cap
-        if cap >= webcam_fps:
-            return ""
-        return (f"The server is busy: every live session gets {cap:.0f} of the webcam's {webcam_fps:.0f} frames "
-                "per second analysed, the same for everyone.")
+    def notice(self, webcam_fps: float, served_views: int) -> str:
+        """For the Live page: what a busy server holds back from everyone, or "" when it holds back nothing."""
+        cap, views = self.cap, min(self.views, served_views)
+        held = []
+        if views < served_views:
+            held.append(f"each face is read from {views} of its {served_views} views (a little less accurate)")
+        if cap < webcam_fps:
+            held.append(f"{cap:.0f} of the webcam's {webcam_fps:.0f} frames per second are analysed")
+        return f"The server is busy: {' and '.join(held)}, the same for everyone." if held else ""
 
     def _adjust(self, now: float) -> None:
         """Reconsider the cap from the load since the last adjustment (caller holds the lock)."""
@@ -145,9 +151,16 @@ class FairShare:
         self.load = max(own, machine)
         got = [n / elapsed for n in self._processed.values() if n]  # fps each session actually processed
         if self.load > 1.0 and got:
-            self.cap = max(FLOOR_FPS, min(self.cap, sum(got) / len(got)) / self.load)
+            if self.views > 1:
+                self.views //= 2
+            else:
+                self.cap = max(FLOOR_FPS, min(self.cap, sum(got) / len(got)) / self.load)
         elif self.load < 0.9:
-            self.cap = min(MAX_CAP_FPS, self.cap + RAISE_FPS)
+            if self.cap < MAX_CAP_FPS:
+                binding = any(fps >= self.cap - 1.0 for fps in got)
+                self.cap = min(MAX_CAP_FPS, self.cap + RAISE_FPS) if binding else MAX_CAP_FPS
+            else:
+                self.views = min(MAX_VIEWS, self.views * 2)
         self._processed = {}
         self._since = (now, cpu1, busy1, total1)
 

@@ -79,7 +79,7 @@ class ServerStats:
             return {"frames": self.frames, "frames_with_faces": self.frames_with_faces,
                     "sessions": self._active(now), "models_loaded": Classifier.loaded_from_runs,
                     "last_labels": list(self._last_labels), "time": now, "cpu_ms_per_frame": self.cpu.ms(),
-                    "fps_cap": self.fair.cap, "load": self.fair.load}
+                    "fps_cap": self.fair.cap, "tta_views": self.fair.views, "load": self.fair.load}
 
 
 SERVER_STATS = ServerStats()
@@ -131,7 +131,8 @@ class LiveProcessor:
         timings = Timings()
         with self._lock:
             tracker, detect = self.tracker, self._frames % self.detect_every == 0
-        results = self.pipeline.process(image, "bgr", tracker=tracker, timings=timings, detect=detect)
+        results = self.pipeline.process(image, "bgr", tracker=tracker, timings=timings, detect=detect,
+                                        max_views=SERVER_STATS.fair.views)  # fewer TTA views on a busy server
         out = self.pipeline.annotate(image, results)
         recording = self.recording
         if recording is not None and recording.recording and recording.add(out.copy(), results):

@@ -32,7 +32,8 @@ class Classifier:
     - zoom_tta: also the central `zoom_tta` part of the crop (e.g. 0.9) resized back,
       with its mirror when flipping too (4 views).
     Each view costs one more pass. A model directory sets them in config.json:
-    `"serving": {"flip_tta": true, "zoom_tta": 0.9}`.
+    `"serving": {"flip_tta": true, "zoom_tta": 0.9}`. `predict(..., max_views=n)` uses only the first n
+    views in the order face, mirror, zoomed, zoomed mirror (a busy live server asks for fewer).
     """
 
     loaded_from_runs = 0  # models this process loaded with `from_run` (a server should load each once)
@@ -50,7 +51,12 @@ class Classifier:
         self.flip_tta = flip_tta
         self.zoom_tta = zoom_tta
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    @property
+    def views(self) -> int:
+        """Views per face that the serving options ask for (1, 2 or 4)."""
+        return (1 + bool(self.zoom_tta)) * (1 + bool(self.flip_tta))
+
+    def predict(self, batch: np.ndarray, max_views: int | None = None) -> np.ndarray:
         batch = np.asarray(batch, dtype=np.float32)
         if batch.ndim == 3:
             batch = batch[..., None]  # (B, S, S) -> (B, S, S, 1)
@@ -60,10 +66,12 @@ class Classifier:
         if batch.shape[1:] != expected:
             raise ValueError(f"Expected batches of shape (B, {expected[0]}, {expected[1]}, 1), got {batch.shape}.")
         views = [batch]
-        if self.zoom_tta:
-            views.append(center_zoom(batch, self.zoom_tta))
         if self.flip_tta:
-            views += [v[:, :, ::-1] for v in views]
+            views.append(batch[:, :, ::-1])
+        if self.zoom_tta:
+            zoomed = center_zoom(batch, self.zoom_tta)
+            views += [zoomed, zoomed[:, :, ::-1]] if self.flip_tta else [zoomed]
+        views = views[:max(1, max_views)] if max_views is not None else views
         if len(views) == 1:
             return np.asarray(self._predict(batch), dtype=np.float32)
         probs = np.asarray(self._predict(np.concatenate(views)), dtype=np.float32)  # (V*B, 7)

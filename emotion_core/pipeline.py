@@ -174,14 +174,16 @@ class EmotionPipeline:
     def new_tracker(self, alpha: float = 0.4) -> FaceTracker:
         return FaceTracker(alpha=alpha)
 
-    def classify_gray(self, gray: np.ndarray, boxes: list[Box], angles: list[float] | None = None) -> np.ndarray:
-        """Probabilities (N, 7) for the boxes of a gray frame (crops turned by `angles`), all faces in one batch."""
+    def classify_gray(self, gray: np.ndarray, boxes: list[Box], angles: list[float] | None = None,
+                      max_views: int | None = None) -> np.ndarray:
+        """Probabilities (N, 7) for the boxes of a gray frame (crops turned by `angles`), all faces in one batch;
+        max_views limits the test-time augmentation views (None: as the model is served)."""
         size = self.classifier.input_size
         if not boxes:
             return np.zeros((0, len(EMOTIONS)), np.float32)
         angles = angles or [0.0] * len(boxes)
         crops = np.stack([crop_face(gray, b, size, self.margin, a) for b, a in zip(boxes, angles)])  # (N, S, S)
-        return self.classifier.predict(crops.astype(np.float32)[..., None])  # (N, S, S, 1)
+        return self.classifier.predict(crops.astype(np.float32)[..., None], max_views)  # (N, S, S, 1)
 
     def process_cropped(self, frame: np.ndarray, channel_order: str = "bgr") -> FaceResult:
         """The whole image classified as one face (data-set images, crops from other tools); no detection.
@@ -195,11 +197,12 @@ class EmotionPipeline:
         return FaceResult.from_probs((0, 0, w, h), probs)
 
     def process(self, frame: np.ndarray, channel_order: str = "bgr", tracker: FaceTracker | None = None,
-                timings: Timings | None = None, detect: bool = True) -> list[FaceResult]:
+                timings: Timings | None = None, detect: bool = True, max_views: int | None = None) -> list[FaceResult]:
         """Results for every face of a gray, BGR or RGB frame of any size (largest face first).
 
         detect=False (with a tracker): no detection; the faces the tracker follows from its last detection are
         classified where they were (a live stream detects every Nth frame and saves the detector's time).
+        max_views: at most this many test-time augmentation views per face (a busy live server asks for fewer).
         """
         start = time.perf_counter()
         gray = to_gray(frame, channel_order)
@@ -211,7 +214,7 @@ class EmotionPipeline:
             faces = tracker.followed
         boxes = [f.box for f in faces]
         detected = time.perf_counter()
-        probs = self.classify_gray(gray, boxes, [f.eye_angle for f in faces] if self.align else None)
+        probs = self.classify_gray(gray, boxes, [f.eye_angle for f in faces] if self.align else None, max_views)
         ids: list[int | None] = [None] * len(boxes)
         if tracker is not None:
             probs, ids = tracker.update(boxes, probs)  # type: ignore[assignment]

@@ -89,7 +89,7 @@ class _Load:
         """Sessions offering frames at their rates for `seconds`; the process uses `process_cores` of the
         cores meanwhile, the machine `machine_busy` of itself. Returns the frames each session processed."""
         step, processed = 1 / 120, {s: 0 for s in offered}
-        due = dict.fromkeys(offered, 0.0)
+        due = dict.fromkeys(offered, self.now)
         for _ in range(round(seconds / step)):
             self.now += step
             self.cpu += process_cores * step
@@ -110,28 +110,34 @@ def test_every_session_processes_at_most_the_cap_and_a_slower_webcam_its_own_rat
     assert got[3] == pytest.approx(8 * 1.9, abs=1)  # under the cap: every frame
 
 
-def test_an_overloaded_server_lowers_everyones_rate_evenly_and_raises_it_again_with_room():
+def test_an_overloaded_server_drops_tta_views_then_lowers_everyones_rate_evenly_then_recovers():
     load = _Load()
     share = load.share()
     sessions = {s: 15.0 for s in range(6)}
     load.run(share, 2.05, sessions, process_cores=2.0)  # all cores busy: load 1/0.85
     assert share.load == pytest.approx(1 / capacity.HEADROOM, rel=0.01)
-    assert share.cap == pytest.approx(15 * capacity.HEADROOM, rel=0.05)  # what they got, over the load
+    assert (share.views, share.cap) == (2, capacity.MAX_CAP_FPS)  # a little accuracy goes first
+    load.run(share, 2.1, sessions, process_cores=2.0)
+    assert (share.views, share.cap) == (1, capacity.MAX_CAP_FPS)
+    load.run(share, 2.1, sessions, process_cores=2.0)  # then the frame rate: what they got, over the load
+    assert share.views == 1 and share.cap == pytest.approx(15 * capacity.HEADROOM, rel=0.05)
     got = load.run(share, 4.0, sessions, process_cores=1.6)
     counts = sorted(got.values())
     assert counts[-1] - counts[0] <= 1, got  # even: nobody starved, nobody ahead
     assert counts[0] <= 4.0 * share.cap + capacity.BURST_FRAMES
     lowered = share.cap
-    load.run(share, 10.0, sessions, process_cores=0.5)  # sessions left, room again: up a frame at a time
-    assert share.cap == pytest.approx(lowered + 5 * capacity.RAISE_FPS, abs=capacity.RAISE_FPS)
+    load.run(share, 6.0, sessions, process_cores=0.5)  # room again: up a frame at a time while it binds
+    assert share.cap == pytest.approx(lowered + 3 * capacity.RAISE_FPS, abs=capacity.RAISE_FPS)
+    load.run(share, 7.0, {1: 8.0}, process_cores=0.3)  # one slow webcam left: the cap binds nobody, it goes
+    assert share.cap == capacity.MAX_CAP_FPS and share.views == 4  # and then the TTA views come back
 
 
 def test_a_machine_busy_with_other_work_lowers_the_cap_too():
     load = _Load()
     share = load.share()
-    load.run(share, 2.05, {1: 15.0, 2: 15.0}, process_cores=0.5, machine_busy=1.0)  # browsers, training...
+    load.run(share, 6.5, {1: 15.0, 2: 15.0}, process_cores=0.5, machine_busy=1.0)  # browsers, training...
     assert share.load == pytest.approx(1 / capacity.MACHINE_BUSY, rel=0.01)
-    assert share.cap < 15
+    assert share.views == 1 and share.cap < 15
 
 
 def test_the_cap_stops_at_its_floor_and_then_newcomers_wait(caplog):
@@ -139,7 +145,7 @@ def test_the_cap_stops_at_its_floor_and_then_newcomers_wait(caplog):
     share = load.share()
     sessions = {s: 15.0 for s in range(12)}
     load.run(share, 30.0, sessions, process_cores=2.0)
-    assert share.cap == capacity.FLOOR_FPS and share.saturated
+    assert share.cap == capacity.FLOOR_FPS and share.views == 1 and share.saturated
     got = load.run(share, 2.0, sessions, process_cores=2.0)
     assert min(got.values()) >= 2 * capacity.FLOOR_FPS - 1  # still a view for everyone
     with caplog.at_level(logging.WARNING, logger="emotion_dashboard.live"):

@@ -34,6 +34,21 @@ def test_run_directory_turns_zoom_tta_on(tmp_path):
     assert np.allclose(tta.predict(x), expected, atol=1e-5)
 
 
+def test_a_busy_server_asks_for_fewer_views_face_and_mirror_first(tmp_path):
+    plain = Classifier.from_run(_served_copy(tmp_path / "plain", {}))
+    tta = Classifier.from_run(_served_copy(tmp_path / "served", {"flip_tta": True, "zoom_tta": 0.95}))
+    assert (plain.views, tta.views) == (1, 4)
+    size = tta.input_size
+    x = np.random.default_rng(3).random((2, size, size, 1)).astype(np.float32) * 255
+    zoomed = center_zoom(x, 0.95)
+    one, mirror, zoom, zoom_mirror = (plain.predict(v) for v in (x, x[:, :, ::-1], zoomed, zoomed[:, :, ::-1]))
+    assert np.allclose(tta.predict(x, max_views=1), one, atol=1e-5)
+    assert np.allclose(tta.predict(x, max_views=2), (one + mirror) / 2, atol=1e-5)
+    assert np.allclose(tta.predict(x, max_views=4), (one + mirror + zoom + zoom_mirror) / 4, atol=1e-5)
+    assert np.allclose(tta.predict(x, max_views=8), tta.predict(x), atol=1e-6)  # no more than it serves
+    assert np.allclose(plain.predict(x, max_views=4), one, atol=1e-6)
+
+
 def _tiny_model(shape: tuple[int, int, int], classes: int):
     import keras  # here, not at the top: a mutation run forks per mutant, and TensorFlow does not survive a fork
 

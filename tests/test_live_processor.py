@@ -132,3 +132,17 @@ def test_over_the_fair_share_the_last_annotated_frame_goes_out_again(pipeline, m
     third = processor.callback(blank)
     assert third is not first and processor.snapshot()["frames"] == 2 and processor.snapshot()["faces"] == 0
     assert np.array_equal(third.to_ndarray(format="bgr24"), np.zeros((480, 640, 3), np.uint8))
+
+
+def test_the_processor_classifies_with_as_many_views_as_the_fair_share_allows(pipeline, monkeypatch):
+    stats = live.ServerStats()
+    monkeypatch.setattr(live, "SERVER_STATS", stats)
+    asked = []
+    predict = pipeline.classifier.predict
+    monkeypatch.setattr(pipeline.classifier, "predict", lambda batch, max_views=None: (
+        asked.append(max_views), predict(batch, max_views))[1])
+    processor = live.LiveProcessor(pipeline)
+    processor.process_bgr(face_frame(640, 480))
+    stats.fair.views = 1  # the server got busy
+    processor.process_bgr(face_frame(640, 480))
+    assert asked == [4, 1]
