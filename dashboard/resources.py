@@ -16,11 +16,15 @@ def model_signature(model_dir: Path) -> str:
     return f"{model_file}:{model_file.stat().st_mtime_ns}" if model_file else ""
 
 
+SERVER_INFERENCE_THREADS = 1  # per TFLite interpreter: a second thread costs far more CPU than it saves time
+                              # (README, "Live capacity"), and the server's cores go to its sessions
+
+
 @st.cache_resource(show_spinner="Loading the model...", max_entries=3)
 def _classifier(model_dir: str, signature: str):
     from emotion_core.inference import Classifier
 
-    return Classifier.from_run(Path(model_dir))
+    return Classifier.from_run(Path(model_dir), num_threads=SERVER_INFERENCE_THREADS)
 
 
 @st.cache_resource(show_spinner="Loading the face detector...", max_entries=6)

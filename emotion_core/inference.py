@@ -50,6 +50,7 @@ class Classifier:
         self.labels = labels
         self.flip_tta = flip_tta
         self.zoom_tta = zoom_tta
+        self.num_threads: int | None = None  # the TFLite interpreter's threads (None: not TFLite)
 
     @property
     def views(self) -> int:
@@ -110,30 +111,33 @@ class Classifier:
                 interpreter.invoke()
                 return interpreter.get_tensor(out_index).copy()
 
-        return cls(predict, size, "tflite", Path(path), input_shape=shape,
-                   num_outputs=int(out_detail["shape"][-1]) if len(out_detail["shape"]) else None)
+        classifier = cls(predict, size, "tflite", Path(path), input_shape=shape,
+                         num_outputs=int(out_detail["shape"][-1]) if len(out_detail["shape"]) else None)
+        classifier.num_threads = num_threads
+        return classifier
 
     @classmethod
-    def from_run(cls, run_dir: Path | None = None, prefer: str = "tflite") -> "Classifier":
-        """Load a run directory's model (model.tflite, else model.keras / best.keras)."""
+    def from_run(cls, run_dir: Path | None = None, prefer: str = "tflite", num_threads: int = 2) -> "Classifier":
+        """Load a run directory's model (model.tflite, else model.keras / best.keras); num_threads: the TFLite
+        interpreter's threads (a server classifying one face at a time for many sessions does best with 1)."""
         run_dir = Path(run_dir) if run_dir else default_model_dir()
         if not run_dir.is_dir():
             raise ModelLoadError(f"Model directory {run_dir} does not exist.")
         config = read_model_config(run_dir)
         flip_tta, zoom_tta = serving_options(config)
-        classifier = cls._load(run_dir, prefer)
+        classifier = cls._load(run_dir, prefer, num_threads)
         Classifier.loaded_from_runs += 1
         classifier.flip_tta, classifier.zoom_tta = flip_tta, zoom_tta
         check_model_fits(classifier, config, run_dir)
         return classifier
 
     @classmethod
-    def _load(cls, run_dir: Path, prefer: str) -> "Classifier":
+    def _load(cls, run_dir: Path, prefer: str, num_threads: int) -> "Classifier":
         tflite, *keras_files = RunDir(run_dir).model_files
         errors = []
         if prefer == "tflite" and tflite.is_file():
             try:
-                return cls.from_tflite(tflite)
+                return cls.from_tflite(tflite, num_threads)
             except (ModelLoadError, ValueError, RuntimeError) as exc:
                 errors.append(str(exc))
         for path in keras_files:

@@ -49,6 +49,14 @@ def test_a_busy_server_asks_for_fewer_views_face_and_mirror_first(tmp_path):
     assert np.allclose(plain.predict(x, max_views=4), one, atol=1e-6)
 
 
+def test_one_interpreter_thread_gives_the_same_probabilities(tmp_path):
+    served = _served_copy(tmp_path / "served", {"flip_tta": True, "zoom_tta": 0.95})
+    one, two = Classifier.from_run(served, num_threads=1), Classifier.from_run(served)
+    assert (one.num_threads, two.num_threads) == (1, 2)
+    x = np.random.default_rng(4).random((3, one.input_size, one.input_size, 1)).astype(np.float32) * 255
+    assert np.allclose(one.predict(x), two.predict(x), atol=1e-5)
+
+
 def _tiny_model(shape: tuple[int, int, int], classes: int):
     import keras  # here, not at the top: a mutation run forks per mutant, and TensorFlow does not survive a fork
 

@@ -239,6 +239,8 @@ def test_live_page_renders(app_env, no_webrtc_session):
     assert not at.exception, at.exception
     assert "Live" in texts(at)
     assert "Press Start" in texts(at) and "Waiting for video" not in texts(at)  # nothing to wait for yet
+    processor = at.session_state[f"live_processor::{app_env['run']}::blazeface"]
+    assert processor.pipeline.classifier.num_threads == 1  # the cores go to the sessions, not a 2nd thread a face
 
 
 def test_live_page_tells_a_newcomer_the_server_is_busy(app_env, no_webrtc_session, monkeypatch):
