@@ -90,7 +90,9 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
             try:
                 page.goto(f"{url}/Live")
                 wait_for_app(page, 120_000)
-                if page.get_by_text("The server is busy").count():
+                busy, video = page.get_by_text("The server is busy"), page.locator('iframe[title^="streamlit_webrtc"]')
+                busy.or_(video).first.wait_for(timeout=120_000)  # refused, or the video component
+                if busy.count():
                     refused += 1  # admission control said so on the page
                     continue
                 page.frame_locator('iframe[title^="streamlit_webrtc"]').get_by_role("button", name="Start").click(
