@@ -140,6 +140,7 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
         "active after close": after.get("sessions"),
         "server CPU ms per frame": server_cpu_ms / frames if frames else float("nan"),
         "fair cap fps": stats1.get("fps_cap", float("nan")),
+        "TTA views": stats1.get("tta_views"),
     }
     return row, stage_ms_per_frame(stats0, stats1, frames)
 
