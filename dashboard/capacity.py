@@ -69,15 +69,21 @@ class CpuPerFrame:
         return (cpu1 - cpu0) * 1000 / (frames1 - frames0)
 
 
+def busy_and_total(cpu_line: str) -> tuple[float, float]:
+    """(busy, total) CPU time from /proc/stat's "cpu" line. Niced work (a training started from the Training
+    page) does not count as busy: it yields to the server's threads, which run at normal priority."""
+    user, nice, system, idle, iowait, irq, softirq, steal = ([float(v) for v in cpu_line.split()[1:9]] + [0.0] * 8)[:8]
+    total = user + nice + system + idle + iowait + irq + softirq + steal  # guest time is inside user and nice
+    return user + system + irq + softirq + steal, total
+
+
 def machine_cpu_times() -> tuple[float, float]:
     """(busy, total) CPU time of the whole machine so far, from /proc/stat (jiffies; (0, 0) elsewhere)."""
     try:
         with open("/proc/stat") as f:
-            values = [float(v) for v in f.readline().split()[1:]]
+            return busy_and_total(f.readline())
     except (OSError, ValueError):
         return 0.0, 0.0
-    idle = values[3] + (values[4] if len(values) > 4 else 0.0)  # idle + iowait
-    return sum(values) - idle, sum(values)
 
 
 class FairShare:

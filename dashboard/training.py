@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -33,12 +34,21 @@ def running_training() -> dict | None:
     return runs.TrainingLock().holder()
 
 
+TRAINING_NICENESS = 10  # live sessions on the same server come first; the training takes what is left
+
+
+def lower_priority() -> list[str]:
+    """The command prefix that starts a process at TRAINING_NICENESS (nothing where `nice` is missing)."""
+    return ["nice", "-n", str(TRAINING_NICENESS)] if shutil.which("nice") else []
+
+
 def _spawn(run_dir: Path, verb: str) -> subprocess.Popen:
-    """`train --run-dir DIR` (a new run) or `train --resume DIR` in its own session; output to train.log."""
+    """`train --run-dir DIR` (a new run) or `train --resume DIR` in its own session, at a lower CPU priority than
+    the server; output to train.log."""
     log = open(runs.RunDir(run_dir).log, "ab")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "emotion_core", "train", verb, str(run_dir)],
+            [*lower_priority(), sys.executable, "-m", "emotion_core", "train", verb, str(run_dir)],
             cwd=runs.PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # not killed with the Streamlit session or a page rerun
             env={**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},

@@ -162,3 +162,24 @@ def test_server_stats_refuse_newcomers_while_the_fair_cap_is_saturated(monkeypat
     monkeypatch.setattr(type(stats.fair), "saturated", property(lambda self: True))
     assert stats.admission(1).admitted and not stats.admission(2).admitted
     assert "fps_cap" in stats.snapshot()
+
+
+def test_niced_work_such_as_a_background_training_is_not_counted_as_busy():
+    # user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user and nice)
+    busy, total = capacity.busy_and_total("cpu  100 900 50 400 20 5 5 0 30 0")
+    assert (busy, total) == (160.0, 1480.0)  # 900 jiffies of a niced training: room for the live sessions
+    assert capacity.busy_and_total("cpu  10 0 10 80") == (20.0, 100.0)  # an old kernel's four columns
+
+
+def test_a_training_started_from_the_page_runs_below_the_servers_priority():
+    import os
+    import subprocess
+    import sys
+
+    from dashboard import training
+
+    prefix = training.lower_priority()
+    assert prefix, "nice is missing"
+    child = subprocess.run([*prefix, sys.executable, "-c", "import os; print(os.nice(0))"], capture_output=True,
+                           text=True, check=True)
+    assert int(child.stdout) == min(19, os.nice(0) + training.TRAINING_NICENESS)
