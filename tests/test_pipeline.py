@@ -70,9 +70,9 @@ def test_many_faces_classified_in_one_batch(pipeline, astronaut_bgr):
     calls = []
     original = pipeline.classifier.predict
 
-    def spy(batch):
+    def spy(batch, max_views=None):
         calls.append(batch.shape)
-        return original(batch)
+        return original(batch, max_views)
 
     pipeline.classifier.predict = spy
     try:

@@ -99,7 +99,7 @@ class _FixedClassifier:
         self.rows = np.asarray(rows, np.float32)
         self.batches = []
 
-    def predict(self, batch):
+    def predict(self, batch, max_views=None):
         self.batches.append(batch)
         return self.rows[: len(batch)]
 
