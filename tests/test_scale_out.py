@@ -22,7 +22,7 @@ EXAMPLE_SERVERS = ("10.0.0.11:8501", "10.0.0.12:8501")  # as written in the ship
 
 pytestmark = [
     pytest.mark.skipif(browser_available() is not None, reason=str(browser_available())),
-    pytest.mark.skipif(NGINX is None, reason="nginx not installed (apt-get install nginx-light)"),
+    pytest.mark.skipif(NGINX is None, reason="nginx not installed (apt-get install nginx)"),
 ]
 
 
