@@ -23,6 +23,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 MIN_FPS = 10.0  # below this a live view stops feeling live
 HEADROOM = 0.85  # of the cores' time; the rest for the page, the OS and bursts
 WINDOW_S = 20.0  # CPU per frame is measured over this much recent time
@@ -34,6 +36,7 @@ ADJUST_EVERY_S = 2.0  # how often the cap is reconsidered
 RAISE_FPS = 1.0  # how far the cap goes up each time there is room
 BURST_FRAMES = 2.0  # frames a session may run back to back after a pause
 MAX_VIEWS = 4  # test-time augmentation views per face with room to spare (as the model is served)
+LATENCY_BUDGET_MS = 100.0  # a frame's pipeline time past this means frames wait, whatever the CPU counters say
 
 log = logging.getLogger("emotion_dashboard.live")
 
@@ -92,9 +95,10 @@ class FairShare:
 
     Each session spends a token per processed frame; tokens come at `cap` per second (at most
     BURST_FRAMES saved up), so every session runs at the cap or at its webcam's rate, whichever is lower.
-    Every ADJUST_EVERY_S the load is read: this process's share of the cores over HEADROOM, or the
-    machine's busy share over MACHINE_BUSY (browsers or training on the same machine), whichever is
-    higher. Past 1, the extra TTA views go first (4, 2, 1: a little accuracy), then the cap drops to the
+    Every ADJUST_EVERY_S the load is read: this process's share of the cores over HEADROOM, the
+    machine's busy share over MACHINE_BUSY (browsers or other programs on the same machine), or the
+    sessions' median pipeline time over LATENCY_BUDGET_MS (frames that wait for the interpreter lock when
+    the CPU counters look fine), whichever is highest. Past 1, the extra TTA views go first (4, 2, 1: a little accuracy), then the cap drops to the
     frame rate the sessions actually got, divided by the load. Below 0.9 the cap rises by RAISE_FPS (at
     once to no cap when it no longer binds anyone), then the views come back.
     """
@@ -110,6 +114,7 @@ class FairShare:
         self.load = 0.0
         self._tokens: dict[int, tuple[float, float]] = {}  # session -> (tokens, time they were counted)
         self._processed: dict[int, int] = {}  # session -> frames processed since the last adjustment
+        self._latency_ms: list[float] = []  # pipeline time of each frame since the last adjustment
         self._since = (self.clock(), self.process_cpu(), *self.machine())
 
     def allow(self, session: int) -> bool:
@@ -125,6 +130,11 @@ class FairShare:
             if allowed:
                 self._processed[session] = self._processed.get(session, 0) + 1
             return allowed
+
+    def observe(self, latency_ms: float) -> None:
+        """The pipeline time of a processed frame (any session)."""
+        with self.lock:
+            self._latency_ms.append(latency_ms)
 
     def forget(self, session: int) -> None:
         with self.lock:
@@ -154,7 +164,8 @@ class FairShare:
         elapsed = now - then
         own = (cpu1 - cpu0) / (elapsed * self.cores) / HEADROOM
         machine = (busy1 - busy0) / (total1 - total0) / MACHINE_BUSY if total1 > total0 else 0.0
-        self.load = max(own, machine)
+        waiting = float(np.median(self._latency_ms)) / LATENCY_BUDGET_MS if self._latency_ms else 0.0
+        self.load = max(own, machine, waiting)
         got = [n / elapsed for n in self._processed.values() if n]  # fps each session actually processed
         if self.load > 1.0 and got:
             if self.views > 1:
@@ -167,7 +178,7 @@ class FairShare:
                 self.cap = min(MAX_CAP_FPS, self.cap + RAISE_FPS) if binding else MAX_CAP_FPS
             else:
                 self.views = min(MAX_VIEWS, self.views * 2)
-        self._processed = {}
+        self._processed, self._latency_ms = {}, []
         self._since = (now, cpu1, busy1, total1)
 
 

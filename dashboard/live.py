@@ -148,6 +148,7 @@ class LiveProcessor:
                 main = max(results, key=lambda r: r.box[2] * r.box[3])
                 self._history.append({e: float(p) for e, p in zip(EMOTIONS, main.probabilities)})
         SERVER_STATS.record(id(self), len(results), [r.label for r in results])
+        SERVER_STATS.fair.observe(timings.total_ms)
         return out
 
     def callback(self, frame):
