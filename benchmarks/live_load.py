@@ -84,7 +84,7 @@ def metric(page, label: str) -> str:
 def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pid: int,
               stats_path: Path, niced: bool = False) -> tuple[dict, dict[str, float]]:
     harness = _common.browser_harness()
-    launch_browser, wait_for_app = harness.launch_browser, harness.wait_for_app
+    launch_browser, wait_for_app, read_stats = harness.launch_browser, harness.wait_for_app, harness.read_stats
 
     browser = launch_browser(playwright, y4m)
     memory: list[float] = []
@@ -109,8 +109,7 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
                 if busy.count():
                     refused += 1  # admission control said so on the page
                     continue
-                page.frame_locator('iframe[title^="streamlit_webrtc"]').get_by_role("button", name="Start").click(
-                    timeout=120_000)
+                video.content_frame.get_by_role("button", name="Start").click(timeout=120_000)
                 started.append(page)
             except Exception as exc:  # noqa: BLE001 - reported in the table, the round goes on
                 print(f"  a session did not start: {type(exc).__name__}", file=sys.stderr)
@@ -125,12 +124,11 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
         time.sleep(seconds)
         elapsed = time.time() - t0
         stats1 = read_stats(stats_path)
-        server_cpu_ms = 1000 * (cpu_seconds(server_pid) - server_cpu0)
-        server_cpu = 100 * (cpu_seconds(server_pid) - server_cpu0) / elapsed
+        server_cpu_s = cpu_seconds(server_pid) - server_cpu0
+        server_cpu = 100 * server_cpu_s / elapsed
         browser_cpu = 100 * (browser_cpu_seconds() - browser_cpu0) / elapsed
         fps = [metric(p, "FPS") for p in started]
         latency = [metric(p, "Latency") for p in started]
-        frames_before_close = stats1
         context.close()
     finally:
         browser.close()
@@ -151,22 +149,14 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
         "server MB start": memory[0] if memory else float("nan"),
         "server MB peak": max(memory) if memory else float("nan"),
         "server MB after": rss_mb(server_pid),
-        "models loaded": frames_before_close.get("models_loaded"),
-        "active during": frames_before_close.get("sessions"),
+        "models loaded": stats1.get("models_loaded"),
+        "active during": stats1.get("sessions"),
         "active after close": after.get("sessions"),
-        "server CPU ms per frame": server_cpu_ms / frames if frames else float("nan"),
+        "server CPU ms per frame": 1000 * server_cpu_s / frames if frames else float("nan"),
         "fair cap fps": stats1.get("fps_cap", float("nan")),
         "TTA views": stats1.get("tta_views"),
     }
     return row, stage_ms_per_frame(stats0, stats1, frames)
-
-
-def read_stats(path: Path) -> dict:
-    """The server's counters (tests/serve_app.py rewrites the file every half second)."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def stage_ms_per_frame(before: dict, after: dict, frames: int) -> dict[str, float]:

@@ -40,13 +40,15 @@ class ServerStats:
         self.cpu = CpuPerFrame()
         self.fair = FairShare()
 
-    def record(self, session: int, faces: int, labels: list[str]) -> None:
+    def record(self, session: int, faces: int, labels: list[str], latency_ms: float = 0.0) -> None:
+        """One processed frame of a session: counters, CPU meter and the fair share's latency input."""
         with self.lock:
             self.frames += 1
             self.frames_with_faces += faces > 0
             self.last_frame[session] = time.time()
             self._last_labels = labels
         self.cpu.frame()
+        self.fair.observe(latency_ms)
 
     def admission(self, session: int) -> Admission:
         """May this session stream: yes while it streams; a newcomer while the measured capacity has room."""
@@ -147,8 +149,7 @@ class LiveProcessor:
             if results:
                 main = max(results, key=lambda r: r.box[2] * r.box[3])
                 self._history.append({e: float(p) for e, p in zip(EMOTIONS, main.probabilities)})
-        SERVER_STATS.record(id(self), len(results), [r.label for r in results])
-        SERVER_STATS.fair.observe(timings.total_ms)
+        SERVER_STATS.record(id(self), len(results), [r.label for r in results], timings.total_ms)
         return out
 
     def callback(self, frame):

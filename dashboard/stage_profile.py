@@ -150,14 +150,14 @@ class StageProfiler:
             for stage, n in counts.items():
                 charged[stage] = charged.get(stage, 0.0) + used * n / total
             self._flushed[ident], self._samples[ident] = now, {}
-        native = 0.0
+        native, seen = 0.0, {}  # ended native threads drop out of _last_native
         for entry in os.scandir("/proc/self/task"):
             tid = int(entry.name)
             if tid in python_tids:
                 continue
-            now = thread_cpu_s(tid) or 0.0
+            now = seen[tid] = thread_cpu_s(tid) or 0.0
             native += max(0.0, now - self._last_native.get(tid, now))
-            self._last_native[tid] = now
+        self._last_native = seen
         own = thread_cpu_s(threading.get_native_id()) or 0.0
         charged[PROFILER], self._own = own - self._own, own
         charged[NATIVE_THREADS] = native

@@ -7,6 +7,7 @@ browser is Debian's chromium (never a downloaded one).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -127,6 +128,14 @@ def streamlit_server(env: dict[str, str] | None = None, port: int | None = None,
         stop_process(proc, 20)
         if log_path:
             log.close()  # type: ignore[union-attr]
+
+
+def read_stats(path: Path) -> dict:
+    """The live counters a server started with `stats_file` writes (see `tests/serve_app.py`); {} until there."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def launch_browser(playwright, camera_y4m: Path | None = None):

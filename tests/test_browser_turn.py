@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_harness import (browser_available, face_frame, free_port, launch_browser, start_live_video, stop_process,
-                           streamlit_server, write_y4m)
+from browser_harness import (browser_available, face_frame, free_port, launch_browser, read_stats, start_live_video,
+                           stop_process, streamlit_server, write_y4m)
 
 pytestmark = [
     pytest.mark.skipif(browser_available() is not None, reason=str(browser_available())),
@@ -73,8 +73,7 @@ def test_annotated_video_arrives_through_the_relay(tiny_data, trained_run, tmp_p
     with live_page_behind_coturn(tiny_data, trained_run, tmp_path, "north-wind", "north-wind") as (page, turn_log):
         stats, deadline = {}, time.time() + 120
         while time.time() < deadline and stats.get("frames_with_faces", 0) < 5:
-            stats_file = tmp_path / "live_stats.json"
-            stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+            stats = read_stats(tmp_path / "live_stats.json")
             time.sleep(1)
         assert stats.get("frames_with_faces", 0) >= 5, f"no annotated video through the relay: {stats}"
         page.frame_locator('iframe[title^="streamlit_webrtc"]').locator("video").wait_for(timeout=30_000)

@@ -3,7 +3,6 @@ on different servers, each stays on its own, and both get annotated live video."
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
@@ -13,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_harness import (browser_available, face_frame, free_port, launch_browser, start_live_video, stop_process,
-                           streamlit_server, write_y4m)
+from browser_harness import (browser_available, face_frame, free_port, launch_browser, read_stats, start_live_video,
+                           stop_process, streamlit_server, write_y4m)
 from emotion_core.runs import PROJECT_ROOT
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -73,13 +72,6 @@ def nginx(tmp: Path, servers: list[str]):
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(proc, 10)
-
-
-def read_stats(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def test_two_browsers_land_on_different_servers_and_both_get_annotated_video(tiny_data, trained_run, tmp_path):
