@@ -16,16 +16,24 @@ from emotion_core.data import cache_key, scan_split
 from emotion_core.train import TrainConfig, resume, run_training, start_run
 
 
+class _AtFit(list):
+    """Weights per `fit` call; `optimizer`: the optimizer's variables at the same moments."""
+
+    optimizer: list
+
+
 @pytest.fixture
 def weights_at_fit(monkeypatch) -> list:
-    """The model's weights at the moment each `fit` starts."""
+    """The model's weights (and optimizer variables) at the moment each `fit` starts."""
     import keras
 
-    seen: list[list[np.ndarray]] = []
+    seen = _AtFit()
+    seen.optimizer = []
     real_fit = keras.Model.fit
 
     def fit(self, *args, **kwargs):
         seen.append([w.copy() for w in self.get_weights()])
+        seen.optimizer.append([np.array(v) for v in self.optimizer.variables])
         return real_fit(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", fit)
@@ -45,10 +53,12 @@ def test_resume_continues_from_last_keras(tiny_data, cache_dir, tmp_path, weight
     assert runs.read_status(run_dir)["state"] == "stopped"
     assert [r["epoch"] for r in runs.read_metrics(run_dir)] == [1]
     assert not (run_dir / "model.tflite").exists()  # exports only when the run completes
-    last = load_keras_model(run_dir / "last.keras").get_weights()
+    saved = load_keras_model(run_dir / "last.keras", compile=True)
+    last, optimizer = saved.get_weights(), [np.array(v) for v in saved.optimizer.variables]
     assert not _same(weights_at_fit[0], last)  # epoch 1 changed the weights
     resume(run_dir, log=lambda m: None)
-    assert _same(weights_at_fit[1], last)  # the second sitting started where the first ended
+    assert _same(weights_at_fit[1], last)  # the second sitting started where the first ended...
+    assert _same(weights_at_fit.optimizer[1], optimizer) and int(optimizer[0]) > 0  # ...Adam's moments and step too
     assert runs.read_status(run_dir)["state"] == "completed"
     assert [r["epoch"] for r in runs.read_metrics(run_dir)] == [1, 2]  # rows neither lost nor repeated
     assert (run_dir / "model.tflite").is_file()
