@@ -24,7 +24,8 @@ run, pipeline = served_pipeline("live_model")
 # One processor per browser session and model; the pipeline itself is shared by all sessions.
 key = f"live_processor::{run.path}::{pipeline.detector.kind}"
 if key not in st.session_state:
-    st.session_state[key] = LiveProcessor(pipeline, detect_every=settings.detect_every())
+    st.session_state[key] = LiveProcessor(pipeline, detect_every=settings.detect_every(),
+                                                 reuse_below=settings.reuse_below())
 processor: LiveProcessor = st.session_state[key]
 rtc_configuration = settings.rtc_configuration()  # fresh short-lived TURN credentials when configured
 if "live_watch" not in st.session_state:

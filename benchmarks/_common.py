@@ -14,12 +14,22 @@ FER_ROOT = ROOT.parent / "shared" / "datasets" / "fer2013"
 
 
 @functools.cache
-def browser_harness() -> ModuleType:
-    """tests/browser_harness.py (app server, Chromium, fake camera): the browser tests' own helpers."""
-    spec = importlib.util.spec_from_file_location("browser_harness", ROOT / "tests" / "browser_harness.py")
+def test_helpers(name: str) -> ModuleType:
+    """tests/<name>.py: the tests' own helpers (tests/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def browser_harness() -> ModuleType:
+    """tests/browser_harness.py (app server, Chromium, fake camera)."""
+    return test_helpers("browser_harness")
+
+
+def video_helpers() -> ModuleType:
+    """tests/video_helpers.py (the astronaut's head, moving clips)."""
+    return test_helpers("video_helpers")
 
 
 def print_table(rows: list[dict], columns: list[str] | None = None) -> None:

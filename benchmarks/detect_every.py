@@ -11,7 +11,6 @@ box shown with the box detection finds on that frame.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import time
 
 import _common
@@ -19,10 +18,7 @@ import numpy as np
 
 
 def clip(frames: int, speed: int, side: int = 200) -> list[np.ndarray]:
-    spec = importlib.util.spec_from_file_location("video_helpers", _common.ROOT / "tests" / "video_helpers.py")
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
-    head = helpers.astronaut_head(side)
+    head = _common.video_helpers().astronaut_head(side)
     room = 640 - side - 20
     out = []
     for i in range(frames):

@@ -114,9 +114,10 @@ def bgr_to_frame(image: np.ndarray):
 class LiveProcessor:
     """Runs each video frame through the shared pipeline with this session's tracker."""
 
-    def __init__(self, pipeline: EmotionPipeline, history: int = 120, smoothing: float = 0.4, detect_every: int = 1):
+    def __init__(self, pipeline: EmotionPipeline, history: int = 120, smoothing: float = 0.4, detect_every: int = 1,
+                 reuse_below: float = 0.0):
         self.pipeline = pipeline
-        self.tracker = pipeline.new_tracker(alpha=smoothing)
+        self.tracker = pipeline.new_tracker(alpha=smoothing, reuse_below=reuse_below)  # see FaceTracker
         self.detect_every = detect_every  # faces found on every Nth frame, followed in between
         self._lock = threading.Lock()
         self._history: deque[dict[str, float]] = deque(maxlen=history)

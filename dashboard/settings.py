@@ -24,6 +24,8 @@ secrets.toml (all optional)::
     [live]
     max_recording_minutes = 10             # a Live recording stops itself after this long
     detect_every = 1                       # find faces on every Nth frame, follow them in between (1-10)
+    reuse_below = 2.0                      # a face whose picture changed less (mean gray levels) keeps its
+                                           # last classification, up to 3 frames in a row (0: off)
 
     [detector]
     kind = "blazeface"                     # "blazeface" (default), "blazeface-full" or "haar"
@@ -33,7 +35,7 @@ Environment variables override: EMOTION_DATA_ROOTS (os.pathsep-separated),
 EMOTION_DATA_DEFAULT, EMOTION_RUNS_DIR, EMOTION_MODEL_DIR, EMOTION_ICE_SERVERS (JSON),
 EMOTION_LIVE_MAX_FPS, EMOTION_LIVE_MAX_WIDTH, EMOTION_ICE_TRANSPORT_POLICY, EMOTION_TURN_SECRET,
 EMOTION_TURN_URLS (comma-separated), EMOTION_TURN_TTL_S, EMOTION_DETECTOR, EMOTION_ALIGN_FACES (true/false),
-EMOTION_MAX_RECORDING_MINUTES, EMOTION_DETECT_EVERY.
+EMOTION_MAX_RECORDING_MINUTES, EMOTION_DETECT_EVERY, EMOTION_REUSE_BELOW.
 `validate_settings()` checks them all.
 """
 
@@ -95,6 +97,7 @@ def validate_settings() -> None:
     align_faces()
     max_recording_seconds()
     detect_every()
+    reuse_below()
 
 
 def detector_kind() -> str:
@@ -150,6 +153,24 @@ def detect_every() -> int:
     if value is None or not 1 <= value <= 10:
         raise SettingsError(f"[live] detect_every (or EMOTION_DETECT_EVERY) must be a whole number from 1 to 10; "
                             f"got {raw!r:.40}.")
+    return value
+
+
+def reuse_below() -> float:
+    """Live: gray levels a face's crop may change (on average) and keep its last classification
+    (EMOTION_REUSE_BELOW or [live] reuse_below, 0 to 50, 0 off; default `pipeline.REUSE_BELOW`)."""
+    from emotion_core.pipeline import REUSE_BELOW
+
+    raw = os.environ.get("EMOTION_REUSE_BELOW") or secret("live", "reuse_below", None)
+    if raw is None:
+        return REUSE_BELOW
+    try:
+        value = float(raw) if not isinstance(raw, bool) else float("nan")
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0 <= value <= 50:
+        raise SettingsError(f"[live] reuse_below (or EMOTION_REUSE_BELOW) must be a number of gray levels from 0 "
+                            f"to 50 (0: classify every frame); got {raw!r:.40}.")
     return value
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -22,6 +23,7 @@ from emotion_core.inference import Classifier
 from emotion_core.labels import EMOTIONS
 
 ALIGN_BY_DEFAULT = True  # helps tilted faces, neutral on upright ones: benchmarks/detection.py, README
+REUSE_BELOW = 2.0  # Live: gray levels a face's crop may change and keep its classification (benchmarks/live_reuse.py)
 
 # BGR colours per emotion for the overlay.
 EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
@@ -71,10 +73,28 @@ def iou(a: Box, b: Box) -> float:
 
 
 @dataclass
+class Reading:
+    """A face's last classification: where its crop was taken, the crop, the views used, the probabilities."""
+
+    box: Box
+    angle: float
+    crop: np.ndarray  # (S, S) uint8, the model input
+    views: int
+    probs: np.ndarray  # (7,) before smoothing
+    reused: int = 0  # later frames that showed it again
+
+
+@dataclass
 class _Track:
     box: Box
-    probs: np.ndarray
+    probs: np.ndarray  # (7,) smoothed
     missed: int = 0
+    reading: Reading | None = None
+
+
+def crop_change(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two uint8 crops of one size, in gray levels."""
+    return float(cv2.absdiff(a, b).mean())
 
 
 @dataclass
@@ -84,17 +104,23 @@ class FaceTracker:
     alpha: weight of the newest frame (1.0 = no smoothing). A track unseen for
     more than `max_missed` frames is dropped. `followed` holds the faces of the
     last detection: on frames without detection they are classified where they were.
+    reuse_below: a face whose picture changed by less than this many gray levels on average since its last
+    classification (compared where that crop was taken) keeps that classification (0: every face classified
+    on every frame); at most `reuse_at_most` frames in a row, so a slow change shows within
+    reuse_at_most + 1 frames.
     """
 
     alpha: float = 0.4
     iou_threshold: float = 0.3
     max_missed: int = 5
+    reuse_below: float = 0.0
+    reuse_at_most: int = 3
     followed: list[Detection] = field(default_factory=list)
     _tracks: dict[int, _Track] = field(default_factory=dict)
     _next_id: int = 0
 
-    def update(self, boxes: list[Box], probs: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        """Smoothed probabilities (N, 7) and track ids for this frame's boxes."""
+    def match(self, boxes: list[Box]) -> list[int | None]:
+        """The track each box continues (greedy, by overlap), None for a new face; changes nothing."""
         pairs = sorted(((iou(b, t.box), i, tid) for i, b in enumerate(boxes) for tid, t in self._tracks.items()),
                        reverse=True)
         assigned: dict[int, int] = {}
@@ -106,18 +132,46 @@ class FaceTracker:
                 continue
             assigned[i] = tid
             used.add(tid)
+        return [assigned.get(i) for i in range(len(boxes))]
+
+    def reusable(self, ids: list[int | None], crop_at: Callable[[Box, float], np.ndarray],
+                 views: int) -> list[np.ndarray | None]:
+        """For each face (ids from `match`): its track's last probabilities when the frame, cropped where that
+        reading was taken (`crop_at(box, angle)`), changed by less than `reuse_below` and the same number of
+        views is asked for; else None (classify it). Comparing at the reading's own place keeps a detector's
+        jitter of a pixel or a degree from counting as change."""
+        out: list[np.ndarray | None] = []
+        for tid in ids:
+            reading = self._tracks[tid].reading if tid is not None else None
+            keep = (reading is not None and reading.views == views and reading.reused < self.reuse_at_most
+                    and crop_change(reading.crop, crop_at(reading.box, reading.angle)) < self.reuse_below)
+            out.append(reading.probs if keep else None)
+        return out
+
+    def update(self, boxes: list[Box], probs: np.ndarray, ids: list[int | None] | None = None,
+               readings: list[Reading | None] | None = None) -> tuple[np.ndarray, list[int]]:
+        """Smoothed probabilities (N, 7) and track ids for this frame's boxes.
+
+        ids: `match(boxes)` when the caller already has it. readings (with reuse): per face, the Reading of a
+        face classified on this frame, or None where the track's last reading was shown again.
+        """
+        assigned = self.match(boxes) if ids is None else ids
         smoothed = np.array(probs, dtype=np.float32, copy=True)
         ids = []
         for i, box in enumerate(boxes):
-            tid = assigned.get(i)
+            tid = assigned[i]
             if tid is None:
                 tid = self._next_id
                 self._next_id += 1
-                self._tracks[tid] = _Track(box, smoothed[i].copy())
+                self._tracks[tid] = track = _Track(box, smoothed[i].copy())
             else:
                 track = self._tracks[tid]
                 smoothed[i] = self.alpha * smoothed[i] + (1 - self.alpha) * track.probs
                 track.box, track.probs, track.missed = box, smoothed[i].copy(), 0
+            if readings is not None and readings[i] is not None:
+                track.reading = readings[i]
+            elif readings is not None and track.reading is not None:
+                track.reading.reused += 1
             ids.append(tid)
         for tid in list(self._tracks):
             if tid not in ids:
@@ -171,19 +225,32 @@ class EmotionPipeline:
         """Load the model of a run directory (default: models/default) with the named detector."""
         return cls(Classifier.from_run(run_dir, prefer=prefer), make_detector(detector), align=align)
 
-    def new_tracker(self, alpha: float = 0.4) -> FaceTracker:
-        return FaceTracker(alpha=alpha)
+    def new_tracker(self, alpha: float = 0.4, reuse_below: float = 0.0) -> FaceTracker:
+        return FaceTracker(alpha=alpha, reuse_below=reuse_below)
+
+    def crop_faces(self, gray: np.ndarray, boxes: list[Box], angles: list[float] | None = None) -> np.ndarray:
+        """The model inputs (N, S, S) uint8 for the boxes of a gray frame, turned by `angles`."""
+        size = self.classifier.input_size
+        if not boxes:
+            return np.zeros((0, size, size), np.uint8)
+        angles = angles or [0.0] * len(boxes)
+        return np.stack([crop_face(gray, b, size, self.margin, a) for b, a in zip(boxes, angles)])
 
     def classify_gray(self, gray: np.ndarray, boxes: list[Box], angles: list[float] | None = None,
                       max_views: int | None = None) -> np.ndarray:
         """Probabilities (N, 7) for the boxes of a gray frame (crops turned by `angles`), all faces in one batch;
         max_views limits the test-time augmentation views (None: as the model is served)."""
-        size = self.classifier.input_size
-        if not boxes:
+        return self.classify_crops(self.crop_faces(gray, boxes, angles), max_views)
+
+    def classify_crops(self, crops: np.ndarray, max_views: int | None = None) -> np.ndarray:
+        """Probabilities (N, 7) for model inputs (N, S, S), all in one batch."""
+        if not len(crops):
             return np.zeros((0, len(EMOTIONS)), np.float32)
-        angles = angles or [0.0] * len(boxes)
-        crops = np.stack([crop_face(gray, b, size, self.margin, a) for b, a in zip(boxes, angles)])  # (N, S, S)
         return self.classifier.predict(crops.astype(np.float32)[..., None], max_views)  # (N, S, S, 1)
+
+    def views_used(self, max_views: int | None) -> int:
+        """The test-time augmentation views a prediction with `max_views` runs per face."""
+        return self.classifier.views if max_views is None else max(1, min(max_views, self.classifier.views))
 
     def process_cropped(self, frame: np.ndarray, channel_order: str = "bgr") -> FaceResult:
         """The whole image classified as one face (data-set images, crops from other tools); no detection.
@@ -214,16 +281,37 @@ class EmotionPipeline:
             faces = tracker.followed
         boxes = [f.box for f in faces]
         detected = time.perf_counter()
-        probs = self.classify_gray(gray, boxes, [f.eye_angle for f in faces] if self.align else None, max_views)
         ids: list[int | None] = [None] * len(boxes)
-        if tracker is not None:
-            probs, ids = tracker.update(boxes, probs)  # type: ignore[assignment]
+        if tracker is None:
+            probs = self.classify_gray(gray, boxes, [f.eye_angle for f in faces] if self.align else None, max_views)
+        else:
+            probs, ids = self._classify_tracked(tracker, gray, faces, max_views)  # type: ignore[assignment]
         done = time.perf_counter()
         if timings is not None:
             timings.detect_ms = (detected - start) * 1000
             timings.classify_ms = (done - detected) * 1000
             timings.total_ms = (done - start) * 1000
         return [FaceResult.from_probs(box, p, tid) for box, p, tid in zip(boxes, probs, ids)]
+
+    def _classify_tracked(self, tracker: FaceTracker, gray: np.ndarray, faces: list[Detection],
+                          max_views: int | None) -> tuple[np.ndarray, list[int]]:
+        """Classify the faces that changed (all of them unless the tracker reuses readings), then smooth."""
+        boxes = [f.box for f in faces]
+        angles = [f.eye_angle if self.align else 0.0 for f in faces]
+        views = self.views_used(max_views)
+        ids = tracker.match(boxes)
+        size = self.classifier.input_size
+        known = (tracker.reusable(ids, lambda box, angle: crop_face(gray, box, size, self.margin, angle), views)
+                 if tracker.reuse_below > 0 else [None] * len(boxes))
+        fresh = [i for i, k in enumerate(known) if k is None]
+        crops = self.crop_faces(gray, [boxes[i] for i in fresh], [angles[i] for i in fresh])  # (F, S, S)
+        new_probs = self.classify_crops(crops, max_views)
+        probs = np.array([k if k is not None else np.zeros(len(EMOTIONS), np.float32) for k in known], np.float32)
+        readings: list[Reading | None] = [None] * len(boxes)
+        for row, i in enumerate(fresh):
+            probs[i] = new_probs[row]
+            readings[i] = Reading(boxes[i], angles[i], crops[row], views, new_probs[row])
+        return tracker.update(boxes, probs.reshape(len(boxes), len(EMOTIONS)), ids=ids, readings=readings)
 
     @staticmethod
     def annotate(frame: np.ndarray, results: list[FaceResult], channel_order: str = "bgr") -> np.ndarray:

@@ -241,6 +241,9 @@ def test_live_page_renders(app_env, no_webrtc_session):
     assert "Press Start" in texts(at) and "Waiting for video" not in texts(at)  # nothing to wait for yet
     processor = at.session_state[f"live_processor::{app_env['run']}::blazeface"]
     assert processor.pipeline.classifier.num_threads == 1  # the cores go to the sessions, not a 2nd thread a face
+    from emotion_core.pipeline import REUSE_BELOW
+
+    assert processor.tracker.reuse_below == REUSE_BELOW > 0  # still faces keep their classification
 
 
 def test_live_page_tells_a_newcomer_the_server_is_busy(app_env, no_webrtc_session, monkeypatch):

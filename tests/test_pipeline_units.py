@@ -181,3 +181,96 @@ def test_alignment_turns_the_crop_only_when_asked():
     assert np.array_equal(crops[False], crop_face(frame, (10, 10, 30, 30), 16, 0.1))
     assert np.array_equal(crops[True], crop_face(frame, (10, 10, 30, 30), 16, 0.1, 45.0))
     assert not np.array_equal(crops[False], crops[True])
+
+
+class _BrightnessClassifier:
+    """Probabilities from the crop's mean brightness (dark: angry ... bright: surprise); counts faces."""
+
+    input_size = 16
+    views = 4
+
+    def __init__(self):
+        self.faces = 0
+
+    def predict(self, batch, max_views=None):
+        self.faces += len(batch)
+        k = np.clip(batch.reshape(len(batch), -1).mean(axis=1) // 37, 0, 6).astype(int)
+        return np.eye(7, dtype=np.float32)[k] * 0.9 + 0.1 / 7
+
+
+def _noisy_frames(level: int, count: int, sigma: float, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    base = np.full((100, 120), level, np.float32)
+    return [np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8) for _ in range(count)]
+
+
+def test_a_still_face_keeps_its_classification_for_at_most_reuse_at_most_frames():
+    classifier = _BrightnessClassifier()
+    pipeline = EmotionPipeline(classifier, _FixedDetector([(20, 20, 60, 60)]))
+    tracker = pipeline.new_tracker(reuse_below=1.5)
+    frames = _noisy_frames(120, 9, sigma=1.0)  # camera noise: the crop changes by well under 1.5 levels
+    shown = [pipeline.process(f, tracker=tracker)[0] for f in frames]
+    assert classifier.faces == 3  # frames 0, 4 and 8: three reuses in a row at most
+    assert [r.label for r in shown] == ["happy"] * 9 and len({r.track_id for r in shown}) == 1
+    off = _BrightnessClassifier()
+    plain = EmotionPipeline(off, _FixedDetector([(20, 20, 60, 60)]))
+    plain_tracker = plain.new_tracker()
+    expected = [plain.process(f, tracker=plain_tracker)[0] for f in frames]
+    assert off.faces == 9  # reuse is off unless asked for
+    np.testing.assert_allclose([r.probabilities for r in shown], [r.probabilities for r in expected], atol=1e-6)
+
+
+def test_a_changed_crop_is_classified_at_once():
+    classifier = _BrightnessClassifier()
+    pipeline = EmotionPipeline(classifier, _FixedDetector([(20, 20, 60, 60)]))
+    tracker = pipeline.new_tracker(alpha=1.0, reuse_below=1.5)
+    pipeline.process(_noisy_frames(120, 1, 0)[0], tracker=tracker)
+    after = pipeline.process(_noisy_frames(200, 1, 0)[0], tracker=tracker)  # another face in the same box
+    assert classifier.faces == 2 and after[0].label == "sad"
+
+
+def test_reuse_needs_the_same_views_and_a_face_of_its_own():
+    classifier = _BrightnessClassifier()
+    pipeline = EmotionPipeline(classifier, _FixedDetector([(20, 20, 40, 40), (70, 20, 40, 40)]))
+    tracker = pipeline.new_tracker(reuse_below=1.5)
+    frame = _noisy_frames(120, 1, 0)[0]
+    pipeline.process(frame, tracker=tracker)
+    pipeline.process(frame, tracker=tracker, max_views=2)  # the busy server dropped views: classified again
+    assert classifier.faces == 4
+    pipeline.process(frame, tracker=tracker, max_views=2)
+    assert classifier.faces == 4  # both faces reused, each from its own track
+    pipeline.detector = _FixedDetector([(20, 20, 40, 40), (70, 20, 40, 40), (20, 60, 30, 30)])
+    pipeline.process(frame, tracker=tracker, max_views=2)
+    assert classifier.faces == 5  # only the newcomer
+
+
+def test_reusable_compares_the_frame_where_the_last_crop_was_taken():
+    from emotion_core.pipeline import Reading
+
+    tracker = FaceTracker(reuse_below=2.0)
+    probs = np.eye(7, dtype=np.float32)[[4]]
+    reading = Reading((0, 0, 40, 40), 5.0, np.full((8, 8), 100, np.uint8), views=1, probs=probs[0])
+    _, ids = tracker.update([(0, 0, 40, 40)], probs, readings=[reading])
+    places = []
+
+    def crop_at(level):
+        return lambda box, angle: places.append((box, angle)) or np.full((8, 8), level, np.uint8)
+
+    assert np.array_equal(tracker.reusable(ids, crop_at(101), views=1)[0], probs[0])
+    assert places == [((0, 0, 40, 40), 5.0)]  # cropped at the reading's box and angle
+    assert tracker.reusable(ids, crop_at(103), views=1) == [None]
+    assert tracker.reusable(ids, crop_at(100), views=2) == [None]
+    assert tracker.reusable([None], crop_at(100), views=1) == [None]
+
+
+def test_detector_jitter_does_not_count_as_change():
+    """The box moves a pixel back and forth on a still picture: the reading is still reused."""
+    classifier = _BrightnessClassifier()
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (100, 120), np.uint8)  # texture: a shifted crop differs a lot
+    pipeline = EmotionPipeline(classifier, _FixedDetector([(20, 20, 60, 60)]))
+    tracker = pipeline.new_tracker(reuse_below=1.5)
+    for x in (20, 21, 20, 19):
+        pipeline.detector = _FixedDetector([(x, 20, 60, 60)])
+        pipeline.process(frame, tracker=tracker)
+    assert classifier.faces == 1

@@ -128,6 +128,17 @@ def test_detect_every_default_environment_and_secrets(monkeypatch, tmp_path):
     assert settings.detect_every() == 10
 
 
+def test_reuse_below_default_environment_and_secrets(monkeypatch):
+    from emotion_core.pipeline import REUSE_BELOW
+
+    assert settings.reuse_below() == REUSE_BELOW
+    monkeypatch.setenv("EMOTION_REUSE_BELOW", "0")
+    assert settings.reuse_below() == 0.0  # off: every face classified on every frame
+    monkeypatch.delenv("EMOTION_REUSE_BELOW")
+    monkeypatch.setattr(settings, "secret", lambda section, key, default=None: 2.5 if key == "reuse_below" else default)
+    assert settings.reuse_below() == 2.5
+
+
 def test_recording_limit_default_and_environment(monkeypatch):
     assert settings.max_recording_seconds() == 600
     monkeypatch.setenv("EMOTION_MAX_RECORDING_MINUTES", "0.5")
@@ -143,6 +154,9 @@ def test_recording_limit_default_and_environment(monkeypatch):
     ("EMOTION_DETECT_EVERY", "0", "detect_every .* must be a whole number from 1 to 10; got '0'"),
     ("EMOTION_DETECT_EVERY", "11", "detect_every"),
     ("EMOTION_DETECT_EVERY", "2.5", "detect_every"),
+    ("EMOTION_REUSE_BELOW", "-1", "reuse_below .* must be a number of gray levels from 0 to 50 .*; got '-1'"),
+    ("EMOTION_REUSE_BELOW", "nan", "reuse_below"),
+    ("EMOTION_REUSE_BELOW", "lots", "reuse_below"),
 ])
 def test_bad_detector_settings_stop_the_app(monkeypatch, name, value, fragment):
     monkeypatch.setenv(name, value)
