@@ -12,6 +12,7 @@ table gives the server's CPU milliseconds per processed frame in each stage
 tracker, annotation, WebRTC/RTP, Streamlit) for every round.
 
     python benchmarks/live_load.py [--sessions 1,2,4,8] [--seconds 60] [--model DIR] [--nice-browsers]
+                                   [--camera still|noisy] [--reuse-below LEVELS]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 import _common
+import numpy as np
 
 
 def rss_mb(pid: int) -> float:
@@ -207,6 +209,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--model", type=Path, default=None, help="model directory (default: models/default)")
     parser.add_argument("--server-log", type=Path, default=None, help="keep the server's log here")
+    parser.add_argument("--camera", choices=("still", "noisy"), default="still",
+                        help="the fake webcam: one still picture, or 2 s of it with camera noise (sigma 2 gray "
+                        "levels; a still picture is the best case for faces keeping their classification)")
+    parser.add_argument("--reuse-below", default=None,
+                        help="the server's [live] reuse_below (EMOTION_REUSE_BELOW; 0: classify every frame)")
     parser.add_argument("--nice-browsers", action="store_true",
                         help="run the browsers at the lowest CPU priority (closer to browsers on other machines)")
     args = parser.parse_args()
@@ -218,10 +225,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         stats = tmp_path / "live_stats.json"
-        y4m = write_y4m(tmp_path / "face.y4m", face_frame(640, 480))
+        frame = face_frame(640, 480)
+        rng = np.random.default_rng(0)
+        camera = [frame] if args.camera == "still" else [
+            np.clip(frame + rng.normal(0, 2.0, frame.shape), 0, 255).astype(np.uint8) for _ in range(30)]
+        y4m = write_y4m(tmp_path / "face.y4m", camera)
         env = {"EMOTION_MODEL_DIR": str(model), "EMOTION_ICE_SERVERS": "[]",
                "EMOTION_RUNS_DIR": str(tmp_path / "runs"), "TF_CPP_MIN_LOG_LEVEL": "3",
                "EMOTION_STAGE_PROFILE": "1"}
+        if args.reuse_below is not None:
+            env["EMOTION_REUSE_BELOW"] = args.reuse_below
         rows, stages = [], []
         server_log = args.server_log or tmp_path / "server.log"
         with streamlit_server(env, log_path=server_log, stats_file=stats) as (url, proc):
@@ -241,7 +254,8 @@ def main() -> int:
                               + "\n".join(log[-40:]), file=sys.stderr)
                         break
     print(f"server idle before any session: {idle:.0f} MB; after visiting every page: {visited:.0f} MB "
-          f"(TensorFlow loaded: {'yes' if imports_tf else 'no'}); model: {model}\n")
+          f"(TensorFlow loaded: {'yes' if imports_tf else 'no'}); model: {model}; camera: {args.camera}; "
+          f"reuse below: {args.reuse_below or 'the default'}\n")
     _common.print_table(rows)
     print("\nserver CPU ms per processed frame, by stage (sampling profiler inside the server):\n")
     _common.print_table(stage_table(stages))

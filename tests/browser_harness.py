@@ -48,17 +48,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_y4m(path: Path, frame_bgr: np.ndarray, gray: bool = False) -> Path:
-    """A one-frame Y4M (I420) that Chromium's fake camera loops forever."""
-    h, w = frame_bgr.shape[:2]
+def write_y4m(path: Path, frame_bgr: np.ndarray | list[np.ndarray], gray: bool = False) -> Path:
+    """A Y4M (I420) at 15 fps of one BGR frame or a list of them, which Chromium's fake camera loops forever."""
+    frames = [frame_bgr] if isinstance(frame_bgr, np.ndarray) and frame_bgr.ndim == 3 else list(frame_bgr)
+    h, w = frames[0].shape[:2]
     w, h = w - w % 2, h - h % 2
-    yuv = cv2.cvtColor(np.ascontiguousarray(frame_bgr[:h, :w]), cv2.COLOR_BGR2YUV_I420)  # (h * 3 / 2, w)
-    if gray:
-        yuv[h:] = 128  # chroma planes neutral: a gray picture
     with open(path, "wb") as fh:
         fh.write(f"YUV4MPEG2 W{w} H{h} F15:1 Ip A1:1 C420jpeg\n".encode())
-        fh.write(b"FRAME\n")
-        fh.write(yuv.tobytes())
+        for frame in frames:
+            yuv = cv2.cvtColor(np.ascontiguousarray(frame[:h, :w]), cv2.COLOR_BGR2YUV_I420)  # (h * 3 / 2, w)
+            if gray:
+                yuv[h:] = 128  # chroma planes neutral: a gray picture
+            fh.write(b"FRAME\n")
+            fh.write(yuv.tobytes())
     return path
 
 
