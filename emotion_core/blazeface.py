@@ -143,18 +143,25 @@ class BlazeFaceDetector:
         self._lock = threading.Lock()
 
     def find(self, frame: np.ndarray, gray: np.ndarray | None = None, channel_order: str = "bgr") -> list[Detection]:
-        return self.detect_rgb(to_rgb(frame, channel_order))
+        """Faces of a BGR, RGB(A) or gray frame, largest first."""
+        if frame.dtype != np.uint8:
+            frame, channel_order = to_rgb(frame, channel_order), "rgb"  # other dtypes: as gray, first
+        h, w = frame.shape[:2]
+        if h < 8 or w < 8:
+            return []
+        scale = self.model.input_size / max(h, w)
+        resized = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))),
+                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        return self._detect(to_rgb(resized, channel_order), (h, w), scale)  # colours swapped at model size
 
     def detect_rgb(self, rgb: np.ndarray) -> list[Detection]:
         """Faces of an (H, W, 3) uint8 RGB frame, largest first."""
-        h, w = rgb.shape[:2]
-        if h < 8 or w < 8:
-            return []
+        return self.find(rgb, channel_order="rgb")
+
+    def _detect(self, resized: np.ndarray, frame_shape: tuple[int, int], scale: float) -> list[Detection]:
+        """Faces of a frame of `frame_shape` (H, W) given shrunk by `scale` to fit the model, as RGB."""
+        h, w = frame_shape
         size = self.model.input_size
-        side = max(h, w)
-        scale = size / side
-        resized = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
-                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         pad_y, pad_x = (size - resized.shape[0]) // 2, (size - resized.shape[1]) // 2
         square = np.zeros((size, size, 3), np.float32)
         square[pad_y:pad_y + resized.shape[0], pad_x:pad_x + resized.shape[1]] = resized / 127.5 - 1.0  # to [-1, 1]

@@ -214,3 +214,21 @@ def test_missing_or_corrupt_model_files_are_named(tmp_path, monkeypatch):
         BlazeFaceDetector("short")
     with pytest.raises(ValueError, match="Unknown BlazeFace model 'medium'"):
         BlazeFaceDetector("medium")
+
+
+def test_a_frame_is_shrunk_before_its_colours_are_swapped(short, astronaut_rgb, monkeypatch):
+    """BGR, BGRA and RGB frames find the same faces; the colour swap runs on the model-sized image only."""
+    from emotion_core import blazeface
+
+    frame = cv2.resize(astronaut_rgb, (640, 640))
+    bgr = np.ascontiguousarray(frame[..., ::-1])
+    seen: list[tuple[int, ...]] = []
+    real = blazeface.to_rgb
+    monkeypatch.setattr(blazeface, "to_rgb", lambda image, order="bgr": seen.append(image.shape) or real(image, order))
+    results = [short.find(bgr), short.find(cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)), short.detect_rgb(frame)]
+    assert len(results[0]) == 1
+    for other in results[1:]:
+        assert [d.box for d in other] == [d.box for d in results[0]]
+        np.testing.assert_allclose(other[0].keypoints, results[0][0].keypoints, atol=1e-4)
+    assert seen and all(max(shape[:2]) <= short.model.input_size for shape in seen)
+    assert short.find(bgr.astype(np.float32) / 255.0)  # other dtypes still work (read as gray)
