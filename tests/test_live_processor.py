@@ -146,3 +146,19 @@ def test_the_processor_classifies_with_as_many_views_as_the_fair_share_allows(pi
     stats.fair.views = 1  # the server got busy
     processor.process_bgr(face_frame(640, 480))
     assert asked == [4, 1]
+
+
+def test_frames_go_to_the_encoder_in_its_own_format_and_come_back_alike():
+    """The annotated frame leaves as YUV 4:2:0 (no conversion left for the VP8 encoder), odd sizes as BGR;
+    a browser's YUV frame reads as the same BGR as libav's own conversion gives, within rounding."""
+    av = pytest.importorskip("av")
+    image = face_frame(640, 480)
+    out = live.bgr_to_frame(image)
+    assert (out.format.name, out.width, out.height) == ("yuv420p", 640, 480)
+    assert np.abs(out.to_ndarray(format="bgr24").astype(int) - image).mean() < 2.0
+    incoming = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+    ours, libav = live.frame_to_bgr(incoming), incoming.to_ndarray(format="bgr24")
+    assert ours.shape == image.shape and np.abs(ours.astype(int) - libav).max() <= 3
+    odd = live.bgr_to_frame(image[:479, :639])
+    assert (odd.format.name, odd.width, odd.height) == ("bgr24", 639, 479)
+    assert live.frame_to_bgr(odd).shape == (479, 639, 3)
