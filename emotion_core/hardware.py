@@ -84,6 +84,7 @@ def visible_devices(kind: str) -> list[str]:
 
 
 def _check_tf_config() -> None:
+    """HardwareError unless TF_CONFIG describes a cluster this process is a worker of."""
     text = os.environ.get("TF_CONFIG", "")
     if not text:
         raise HardwareError("multi-worker training needs TF_CONFIG (the cluster's workers and this task's index); "
@@ -101,6 +102,23 @@ def _check_tf_config() -> None:
                             'workers.') from None
 
 
+_MULTI_WORKER: list = []  # this process's MultiWorkerMirroredStrategy, made once
+
+
+def multi_worker_strategy():
+    """This process's `MultiWorkerMirroredStrategy` (TF_CONFIG's cluster). TensorFlow accepts it only before
+    its runtime starts, so `plan` makes it before it lists any device; later calls return the same one."""
+    if not _MULTI_WORKER:
+        import tensorflow as tf
+
+        try:
+            _MULTI_WORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
+        except RuntimeError as exc:  # "Collective ops must be configured at program startup"
+            raise HardwareError(f"Multi-worker training must start before TensorFlow runs anything in this "
+                                f"process ({exc}); start it from the command line.") from None
+    return _MULTI_WORKER[0]
+
+
 def plan(device: str = "auto", distribution: str = "auto", mixed_precision: bool = False) -> HardwarePlan:
     """What this machine will run for the request, or HardwareError saying why it cannot."""
     if device not in DEVICES:
@@ -108,6 +126,15 @@ def plan(device: str = "auto", distribution: str = "auto", mixed_precision: bool
     if distribution not in DISTRIBUTIONS:
         raise HardwareError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {distribution!r}.")
     name = backend()
+    if distribution == "multi-worker" or (distribution == "auto" and name == "tensorflow"
+                                          and os.environ.get("TF_CONFIG")):
+        if name != "tensorflow":
+            raise HardwareError(f"Multi-worker training runs on the TensorFlow backend (TF_CONFIG); this process "
+                                f"uses {name}. Set KERAS_BACKEND=tensorflow or train on one machine.")
+        _check_tf_config()
+        distribution = "multi-worker"
+        multi_worker_strategy()  # before any device is listed (that starts TensorFlow's runtime); from here on
+        # the devices listed are every worker's
     gpus = visible_devices("gpu")
     if device == "gpu" and not gpus:
         raise HardwareError(f"A GPU was asked for, but the {name} backend sees none on this machine "
@@ -120,13 +147,7 @@ def plan(device: str = "auto", distribution: str = "auto", mixed_precision: bool
     if mixed_precision and chosen != "gpu":
         raise HardwareError("Mixed precision speeds up GPUs only; on a CPU it is slower. Leave it off here.")
     if distribution == "auto":
-        distribution = ("multi-worker" if name == "tensorflow" and os.environ.get("TF_CONFIG")
-                        else "mirrored" if len(devices) > 1 and name in ("tensorflow", "jax") else "none")
-    if distribution == "multi-worker":
-        if name != "tensorflow":
-            raise HardwareError(f"Multi-worker training runs on the TensorFlow backend (TF_CONFIG); this process "
-                                f"uses {name}. Set KERAS_BACKEND=tensorflow or train on one machine.")
-        _check_tf_config()
+        distribution = "mirrored" if len(devices) > 1 and name in ("tensorflow", "jax") else "none"
     if distribution == "mirrored" and name not in ("tensorflow", "jax"):
         raise HardwareError(f"Mirrored training needs the TensorFlow or JAX backend, not {name}.")
     if distribution == "none":
@@ -154,8 +175,60 @@ def training_scope(hardware: HardwarePlan) -> Iterator[None]:
         return
     import tensorflow as tf
 
-    strategy = (tf.distribute.MultiWorkerMirroredStrategy() if hardware.distribution == "multi-worker"
+    strategy = (multi_worker_strategy() if hardware.distribution == "multi-worker"
                 else tf.distribute.MirroredStrategy(devices=hardware.devices))
     with strategy.scope():
         yield
 
+
+def allow_multi_worker_fit(model) -> None:
+    """Let `model.fit` start under MultiWorkerMirroredStrategy on Keras 3.
+
+    Before its first step Keras builds the model symbolically from one batch, which it first averages across
+    the replicas with `strategy.reduce`; across workers that call fails ("Attempt to convert a value
+    (PerReplica ...)", keras-team/keras#20585). The build needs only the batch's shapes and dtypes, so this
+    model takes them from this worker's own replica instead.
+    """
+    import tensorflow as tf
+    from keras import tree
+
+    strategy = multi_worker_strategy()
+
+    def local(value):
+        return strategy.experimental_local_results(value)[0] if isinstance(value, tf.distribute.DistributedValues) \
+            else value
+
+    def symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tree.map_structure(local, next(batches))  # as Keras does: one batch for shapes
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = symbolic_build
+    _average_scalars_across_workers()
+
+
+def _average_scalars_across_workers() -> None:
+    """Keras 3 averages each step's logs across workers along axis 0, which scalars (loss, metrics) lack
+    ("Invalid reduction dimension 0 for input with 0 dimensions"); scalars are averaged whole here."""
+    from keras import tree
+    from keras.src.backend.tensorflow import trainer
+
+    if getattr(trainer.reduce_per_replica, "scalars_whole", False):
+        return
+    keras_reduce = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction not in ("auto", "mean") or not trainer._collective_all_reduce_multi_worker(strategy):
+            return keras_reduce(values, strategy, reduction)
+
+        def mean(value):
+            rank = strategy.experimental_local_results(value)[0].shape.rank
+            return strategy.reduce("MEAN", value, axis=None if rank == 0 else 0)
+
+        return tree.map_structure(mean, values)
+
+    reduce_per_replica.scalars_whole = True
+    trainer.reduce_per_replica = reduce_per_replica

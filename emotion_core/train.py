@@ -240,12 +240,14 @@ def _fit(run_dir: Path, config: TrainConfig, hardware: HardwarePlan, stop, log: 
     """The training process's work: seed, data, model (new, fine-tuned or resumed), fit, then the reports."""
     import keras
 
-    from emotion_core.hardware import training_scope
+    from emotion_core.hardware import allow_multi_worker_fit, training_scope
 
     keras.utils.set_random_seed(config.seed)
     data = prepare_data(config, log, replicas=hardware.replicas)
     with training_scope(hardware):
         model, state = build_or_resume(run_dir, config, data.steps, log)
+    if hardware.distribution == "multi-worker":
+        allow_multi_worker_fit(model)
     runs.RunDir(run_dir).append_hardware({**hardware.to_dict(), "from_epoch": state["epochs_done"] + 1,
                                           "time": time.time()})
     data.train.start_at(state["epochs_done"])
