@@ -1,8 +1,8 @@
 """Live: keep a face's last classification while its crop barely changes; server time and what users see.
 
 The Live page's processor (served model with its TTA, annotation) over clips with camera noise (Gaussian,
---noise gray levels, new every frame), for each --reuse threshold (mean gray levels a face's crop may change;
-0: every face classified on every frame):
+--noise gray levels, new every frame), for each --reuse threshold (gray levels a face's crop may change,
+`pipeline.crop_change`; 0: every face classified on every frame):
 
 - still: the astronaut's head not moving (BlazeFace finds it);
 - moving: the head moving 4 px a frame (BlazeFace);
@@ -130,12 +130,47 @@ def lags(labels: list[str | None], reference: list[str | None], ends: list[int],
     return float(np.mean(out)) if out else float("nan")
 
 
+def change_table(images: np.ndarray, noise: float, size: int, margin: float) -> list[dict]:
+    """What a change measure reads, median and the end that matters (95th percentile of noise, 5th of
+    changes), for camera noise alone, a local change (the mouth region 25 levels brighter) and one frame of
+    a 15-frame blend into another face: the mean over the crop against the largest grid cell's change."""
+    import cv2
+
+    from emotion_core.pipeline import crop_change, crop_face
+
+    rng = np.random.default_rng(0)
+
+    def crop(face: np.ndarray) -> np.ndarray:
+        frame = with_noise([fer_frame(face)], noise, int(rng.integers(1 << 30)))[0]
+        return crop_face(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), FACE_BOX, size, margin)
+
+    measures = {"mean over the crop": lambda a, b: float(cv2.absdiff(a, b).mean()),
+                "largest grid cell (served)": crop_change}
+    reads: dict[str, dict[str, list[float]]] = {m: {"noise": [], "mouth": [], "blend": []} for m in measures}
+    half = len(images) // 2
+    for a, b in zip(images[:half], images[half:]):
+        mouth = a.copy()
+        mouth[32:44, 14:34] = np.clip(mouth[32:44, 14:34].astype(int) + 25, 0, 255)  # 48-pixel face
+        step = np.clip(a * (14 / 15) + b / 15, 0, 255).astype(np.uint8)
+        before, again, opened, blended = crop(a), crop(a), crop(mouth), crop(step)
+        for name, measure in measures.items():
+            reads[name]["noise"].append(measure(before, again))
+            reads[name]["mouth"].append(measure(before, opened))
+            reads[name]["blend"].append(measure(before, blended))
+    def spread(values: list[float], end: float) -> str:
+        return f"{np.median(values):.2f} / {np.percentile(values, end):.2f}"
+
+    return [{"measure": name, "noise (median / 95%)": spread(r["noise"], 95),
+             "mouth +25 (median / 5%)": spread(r["mouth"], 5), "blend step (median / 5%)": spread(r["blend"], 5)}
+            for name, r in reads.items()]
+
+
 def main() -> None:
     from emotion_core.labels import EMOTIONS
     from emotion_core.pipeline import EmotionPipeline
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reuse", default="1,2,3")
+    parser.add_argument("--reuse", default="1,3,6")
     parser.add_argument("--noise", type=float, default=2.0, help="camera noise, standard deviation in gray levels")
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--faces", type=int, default=300, help="FER-2013 test faces")
@@ -182,6 +217,9 @@ def main() -> None:
             rows.append(row)
     _common.print_table(rows, ["clip", "reuse below", "ms per frame", "vs no reuse", "faces classified",
                                "same label", "FER accuracy", "extra lag (frames)"])
+    if fer is not None:
+        print("\nwhat a change measure reads (gray levels), 200 FER test faces:\n")
+        _common.print_table(change_table(fer[0][:200], args.noise, served.classifier.input_size, served.margin))
     print(f"\ncamera noise sigma {args.noise} gray levels; {args.frames} frames per head clip (median of "
           f"{args.rounds} interleaved rounds); {len(truth)} FER test faces held {args.hold} frames each; "
           f"blends over {args.blend} frames.")

@@ -24,8 +24,9 @@ secrets.toml (all optional)::
     [live]
     max_recording_minutes = 10             # a Live recording stops itself after this long
     detect_every = 1                       # find faces on every Nth frame, follow them in between (1-10)
-    reuse_below = 2.0                      # a face whose picture changed less (mean gray levels) keeps its
-                                           # last classification, up to 3 frames in a row (0: off)
+    reuse_below = 3.0                      # a face whose picture changed less (gray levels, in any cell of
+                                           # an 8x8 grid) keeps its last classification, up to 3 frames in
+                                           # a row (0: off)
 
     [detector]
     kind = "blazeface"                     # "blazeface" (default), "blazeface-full" or "haar"
@@ -157,7 +158,7 @@ def detect_every() -> int:
 
 
 def reuse_below() -> float:
-    """Live: gray levels a face's crop may change (on average) and keep its last classification
+    """Live: gray levels a face's crop may change (`pipeline.crop_change`) and keep its last classification
     (EMOTION_REUSE_BELOW or [live] reuse_below, 0 to 50, 0 off; default `pipeline.REUSE_BELOW`)."""
     from emotion_core.pipeline import REUSE_BELOW
 

@@ -23,7 +23,7 @@ from emotion_core.inference import Classifier
 from emotion_core.labels import EMOTIONS
 
 ALIGN_BY_DEFAULT = True  # helps tilted faces, neutral on upright ones: benchmarks/detection.py, README
-REUSE_BELOW = 2.0  # Live: gray levels a face's crop may change and keep its classification (benchmarks/live_reuse.py)
+REUSE_BELOW = 3.0  # Live: gray levels a face's crop may change and keep its classification (benchmarks/live_reuse.py)
 
 # BGR colours per emotion for the overlay.
 EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
@@ -92,9 +92,17 @@ class _Track:
     reading: Reading | None = None
 
 
+CHANGE_GRID = 8  # crops are compared cell by cell on an 8x8 grid (8x8-pixel cells on a 64-pixel crop)
+
+
 def crop_change(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference of two uint8 crops of one size, in gray levels."""
-    return float(cv2.absdiff(a, b).mean())
+    """How much a crop changed, in gray levels: the largest change of any grid cell's mean brightness.
+
+    Camera noise averages out within a cell; a change in one place (a mouth opening) does not, as it would in
+    the mean over the whole crop."""
+    diff = a.astype(np.float32) - b.astype(np.float32)  # (S, S)
+    cells = cv2.resize(diff, (CHANGE_GRID, CHANGE_GRID), interpolation=cv2.INTER_AREA)  # (8, 8) cell means
+    return float(np.abs(cells).max())
 
 
 @dataclass
@@ -104,10 +112,10 @@ class FaceTracker:
     alpha: weight of the newest frame (1.0 = no smoothing). A track unseen for
     more than `max_missed` frames is dropped. `followed` holds the faces of the
     last detection: on frames without detection they are classified where they were.
-    reuse_below: a face whose picture changed by less than this many gray levels on average since its last
-    classification (compared where that crop was taken) keeps that classification (0: every face classified
-    on every frame); at most `reuse_at_most` frames in a row, so a slow change shows within
-    reuse_at_most + 1 frames.
+    reuse_below: a face whose picture changed by less than this many gray levels since its last
+    classification (`crop_change`, compared where that crop was taken) keeps that classification (0: every
+    face classified on every frame); at most `reuse_at_most` frames in a row, so a change too small to see
+    shows within reuse_at_most + 1 frames.
     """
 
     alpha: float = 0.4

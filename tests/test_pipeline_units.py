@@ -274,3 +274,17 @@ def test_detector_jitter_does_not_count_as_change():
         pipeline.detector = _FixedDetector([(x, 20, 60, 60)])
         pipeline.process(frame, tracker=tracker)
     assert classifier.faces == 1
+
+
+def test_a_change_in_one_place_counts_though_the_mean_over_the_face_barely_moves():
+    """A mouth opening changes a small part of the face a lot: as the crop's mean it is a fraction of a gray
+    level (less than camera noise); as the largest change of a grid cell it is plain."""
+    from emotion_core.pipeline import REUSE_BELOW, crop_change
+
+    rng = np.random.default_rng(0)
+    face = rng.integers(60, 200, (64, 64)).astype(np.uint8)
+    noisy = np.clip(face + rng.normal(0, 3, face.shape), 0, 255).astype(np.uint8)
+    mouth = face.copy()
+    mouth[40:48, 24:32] += 30  # one 8x8 cell, 1/64 of the crop
+    assert float(np.abs(mouth.astype(float) - face).mean()) < 0.5  # what a mean over the crop would see
+    assert crop_change(face, mouth) >= 29 and crop_change(face, noisy) < REUSE_BELOW  # noise of 3 levels a pixel
