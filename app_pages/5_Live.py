@@ -25,7 +25,7 @@ run, pipeline = served_pipeline("live_model")
 key = f"live_processor::{run.path}::{pipeline.detector.kind}"
 if key not in st.session_state:
     st.session_state[key] = LiveProcessor(pipeline, detect_every=settings.detect_every(),
-                                                 reuse_below=settings.reuse_below())
+                                          reuse_below=settings.reuse_below())
 processor: LiveProcessor = st.session_state[key]
 rtc_configuration = settings.rtc_configuration()  # fresh short-lived TURN credentials when configured
 if "live_watch" not in st.session_state:
