@@ -54,6 +54,18 @@ def export_tflite(model, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def saved_model_to_tflite(saved_model: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Convert an exported SavedModel to TFLite with the converter settings `model.export(format="litert")`
+    uses; it writes and converts a SavedModel of its own, so from one already written this takes half the time."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    converter.experimental_enable_resource_variables = True
+    atomic.write_bytes(path, converter.convert())
+    return Path(path)
+
+
 def float32_copy(model):
     """`model` itself when it computes in float32; else (mixed precision) a float32 copy with the same weights,
     so exports and the served model never depend on a GPU number format."""
@@ -82,7 +94,7 @@ def export_all(model, directory: str | os.PathLike) -> dict[str, Path]:
     paths = {"keras": save_keras(model, files.keras_model)}
     if keras.backend.backend() == "tensorflow":
         paths["saved_model"] = export_saved_model(model, files.saved_model)
-        paths["tflite"] = export_tflite(model, files.tflite_model)
+        paths["tflite"] = saved_model_to_tflite(paths["saved_model"], files.tflite_model)
     return paths
 
 
