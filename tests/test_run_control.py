@@ -44,7 +44,10 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
-def test_resume_continues_from_last_keras(tiny_data, cache_dir, tmp_path, weights_at_fit):
+def test_resume_continues_from_last_keras_and_a_kill_before_the_metrics_row_loses_no_epoch(
+        tiny_data, cache_dir, tmp_path, weights_at_fit, monkeypatch):
+    """Three sittings of one run: stopped after epoch 1; resumed and killed (fault injection) while epoch 2's
+    row is being appended; resumed again, repeating epoch 2, to completion."""
     from emotion_core.export import load_keras_model
 
     config = TrainConfig(data_root=str(tiny_data), epochs=2, batch_size=28, cache_dir=str(cache_dir), patience=0)
@@ -56,9 +59,24 @@ def test_resume_continues_from_last_keras(tiny_data, cache_dir, tmp_path, weight
     saved = load_keras_model(run_dir / "last.keras", compile=True)
     last, optimizer = saved.get_weights(), [np.array(v) for v in saved.optimizer.variables]
     assert not _same(weights_at_fit[0], last)  # epoch 1 changed the weights
-    resume(run_dir, log=lambda m: None)
+
+    real_append = runs.append_metrics_row
+
+    def dies_at_epoch_2(directory, row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt("killed while writing metrics.csv")
+        real_append(directory, row)
+
+    monkeypatch.setattr(runs, "append_metrics_row", dies_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        resume(run_dir, log=lambda m: None)
     assert _same(weights_at_fit[1], last)  # the second sitting started where the first ended...
     assert _same(weights_at_fit.optimizer[1], optimizer) and int(optimizer[0]) > 0  # ...Adam's moments and step too
+    assert json.loads((run_dir / "state.json").read_text())["epochs_done"] == 1  # the state did not move on
+    assert [r["epoch"] for r in runs.read_metrics(run_dir)] == [1]
+
+    monkeypatch.setattr(runs, "append_metrics_row", real_append)
+    resume(run_dir, log=lambda m: None)
     assert runs.read_status(run_dir)["state"] == "completed"
     assert [r["epoch"] for r in runs.read_metrics(run_dir)] == [1, 2]  # rows neither lost nor repeated
     assert (run_dir / "model.tflite").is_file()
