@@ -6,13 +6,17 @@ each session's FPS and latency from its page, samples the server's memory,
 then closes them and checks that the server dropped the sessions. One server
 serves all rounds, so memory growth across rounds shows up in the table.
 
+With --servers 2, two app processes on this machine serve the rounds behind nginx
+(deploy/nginx/emotion.conf, as in the scale-out test), each page a newcomer with its
+own cookies; server CPU, memory and frames are the two processes' sums.
+
 A stage profiler runs inside the server (`dashboard/stage_profile.py`): the second
 table gives the server's CPU milliseconds per processed frame in each stage
 (VP8 decode and encode, colour conversion, detection, crops, classification,
 tracker, annotation, WebRTC/RTP, Streamlit) for every round.
 
     python benchmarks/live_load.py [--sessions 1,2,4,8] [--seconds 60] [--model DIR] [--nice-browsers]
-                                   [--camera still|noisy] [--reuse-below LEVELS]
+                                   [--camera still|noisy] [--reuse-below LEVELS] [--servers 1|2]
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import _common
@@ -83,10 +89,37 @@ def metric(page, label: str) -> str:
         return "n/a"
 
 
-def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pid: int,
-              stats_path: Path, niced: bool = False) -> tuple[dict, dict[str, float]]:
+@dataclass
+class Servers:
+    """The app server processes behind the URL and the stats file each writes (tests/serve_app.py)."""
+
+    pids: list[int]
+    stats: list[Path]
+
+    def rss_mb(self) -> float:
+        return sum(rss_mb(pid) for pid in self.pids)
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def read_stats(self) -> dict:
+        """The servers' counters added up (frames, sessions, stage CPU); per-server settings joined."""
+        read = [_common.browser_harness().read_stats(path) for path in self.stats]
+        total = {key: sum(s.get(key) or 0 for s in read) for key in ("frames", "sessions", "models_loaded")}
+        total["stage_cpu_s"] = {}
+        for s in read:
+            for stage, seconds in s.get("stage_cpu_s", {}).items():
+                total["stage_cpu_s"][stage] = total["stage_cpu_s"].get(stage, 0.0) + seconds
+        for key in ("fps_cap", "tta_views"):
+            values = [s.get(key) for s in read]
+            total[key] = values[0] if len(values) == 1 else " / ".join(str(v) for v in values)
+        return total
+
+
+def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, servers: Servers,
+              niced: bool = False) -> tuple[dict, dict[str, float]]:
     harness = _common.browser_harness()
-    launch_browser, wait_for_app, read_stats = harness.launch_browser, harness.wait_for_app, harness.read_stats
+    launch_browser, wait_for_app = harness.launch_browser, harness.wait_for_app
 
     browser = launch_browser(playwright, y4m)
     memory: list[float] = []
@@ -94,13 +127,16 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
 
     def sample() -> None:
         while not stop.is_set():
-            memory.append(rss_mb(server_pid))
+            memory.append(servers.rss_mb())
             stop.wait(2.0)
 
     sampler = threading.Thread(target=sample, daemon=True)
+    contexts = []
     try:
-        context = browser.new_context(permissions=["camera"], viewport={"width": 1200, "height": 1400})
-        pages = [context.new_page() for _ in range(n)]
+        # One browser context (cookie jar) for one server; behind nginx each page is a newcomer of its own.
+        for _ in range(n if len(servers.pids) > 1 else 1):
+            contexts.append(browser.new_context(permissions=["camera"], viewport={"width": 1200, "height": 1400}))
+        pages = [contexts[i % len(contexts)].new_page() for i in range(n)]
         started, refused = [], 0
         for page in pages:
             try:
@@ -121,22 +157,23 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
         while time.time() < deadline and any(metric(p, "FPS") == "n/a" for p in started):
             time.sleep(1)
         sampler.start()
-        stats0 = read_stats(stats_path)
-        server_cpu0, browser_cpu0, t0 = cpu_seconds(server_pid), browser_cpu_seconds(), time.time()
+        stats0 = servers.read_stats()
+        server_cpu0, browser_cpu0, t0 = servers.cpu_seconds(), browser_cpu_seconds(), time.time()
         time.sleep(seconds)
         elapsed = time.time() - t0
-        stats1 = read_stats(stats_path)
-        server_cpu_s = cpu_seconds(server_pid) - server_cpu0
+        stats1 = servers.read_stats()
+        server_cpu_s = servers.cpu_seconds() - server_cpu0
         server_cpu = 100 * server_cpu_s / elapsed
         browser_cpu = 100 * (browser_cpu_seconds() - browser_cpu0) / elapsed
         fps = [metric(p, "FPS") for p in started]
         latency = [metric(p, "Latency") for p in started]
-        context.close()
+        for context in contexts:
+            context.close()
     finally:
         browser.close()
         stop.set()
     time.sleep(8)  # longer than the 5 s activity window
-    after = read_stats(stats_path)
+    after = servers.read_stats()
     numeric = [float(f) for f in fps if f.replace(".", "", 1).isdigit()]
     frames = stats1.get("frames", 0) - stats0.get("frames", 0)
     row = {
@@ -150,7 +187,7 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, server_pi
         "browsers CPU %": browser_cpu,
         "server MB start": memory[0] if memory else float("nan"),
         "server MB peak": max(memory) if memory else float("nan"),
-        "server MB after": rss_mb(server_pid),
+        "server MB after": servers.rss_mb(),
         "models loaded": stats1.get("models_loaded"),
         "active during": stats1.get("sessions"),
         "active after close": after.get("sessions"),
@@ -214,6 +251,8 @@ def main() -> int:
                         "levels; a still picture is the best case for faces keeping their classification)")
     parser.add_argument("--reuse-below", default=None,
                         help="the server's [live] reuse_below (EMOTION_REUSE_BELOW; 0: classify every frame)")
+    parser.add_argument("--servers", type=int, choices=(1, 2), default=1,
+                        help="app server processes on this machine (2: behind nginx, as deploy/nginx/emotion.conf)")
     parser.add_argument("--nice-browsers", action="store_true",
                         help="run the browsers at the lowest CPU priority (closer to browsers on other machines)")
     args = parser.parse_args()
@@ -221,10 +260,14 @@ def main() -> int:
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
+    if args.servers > 1:
+        nginx_proxy = _common.test_helpers("nginx_proxy")
+        if nginx_proxy.NGINX is None:
+            print("cannot run --servers 2: nginx is not installed (apt-get install nginx)", file=sys.stderr)
+            return 2
     model = args.model or default_model_dir()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         tmp_path = Path(tmp)
-        stats = tmp_path / "live_stats.json"
         frame = face_frame(640, 480)
         rng = np.random.default_rng(0)
         camera = [frame] if args.camera == "still" else [
@@ -237,25 +280,40 @@ def main() -> int:
             env["EMOTION_REUSE_BELOW"] = args.reuse_below
         rows, stages = [], []
         server_log = args.server_log or tmp_path / "server.log"
-        with streamlit_server(env, log_path=server_log, stats_file=stats) as (url, proc):
-            idle = rss_mb(proc.pid)
-            with sync_playwright() as p:
-                visit_every_page(p, url)
-                visited = rss_mb(proc.pid)
-                imports_tf = "libtensorflow" in Path(f"/proc/{proc.pid}/maps").read_text()
-                for n in [int(s) for s in args.sessions.split(",")]:
-                    row, ms = run_round(p, url, y4m, n, args.seconds, proc.pid, stats, args.nice_browsers)
-                    rows.append(row)
-                    stages.append((n, ms))
-                    print(f"  {n} session(s) done", file=sys.stderr)
-                    if proc.poll() is not None:
-                        log = server_log.read_text(errors="replace").splitlines()
-                        print(f"the server exited with {proc.returncode} during the round of {n}; its log ends:\n"
-                              + "\n".join(log[-40:]), file=sys.stderr)
-                        break
-    print(f"server idle before any session: {idle:.0f} MB; after visiting every page: {visited:.0f} MB "
-          f"(TensorFlow loaded: {'yes' if imports_tf else 'no'}); model: {model}; camera: {args.camera}; "
-          f"reuse below: {args.reuse_below or 'the default'}\n")
+        urls, procs, logs, stats = [], [], [], []
+        for index in range(args.servers):
+            logs.append(server_log.with_name(f"{server_log.stem}-{index}{server_log.suffix}")
+                        if args.servers > 1 else server_log)
+            stats.append(tmp_path / f"live_stats-{index}.json")
+            url, proc = stack.enter_context(streamlit_server(
+                {**env, "EMOTION_CACHE_DIR": str(tmp_path / f"cache-{index}")}, log_path=logs[-1],
+                stats_file=stats[-1]))
+            urls.append(url)
+            procs.append(proc)
+        url = urls[0] if args.servers == 1 else stack.enter_context(
+            nginx_proxy.nginx(tmp_path, [u.removeprefix("http://") for u in urls]))
+        servers = Servers([proc.pid for proc in procs], stats)
+        idle = servers.rss_mb()
+        with sync_playwright() as p:
+            for server_url in urls:
+                visit_every_page(p, server_url)
+            visited = servers.rss_mb()
+            imports_tf = any("libtensorflow" in Path(f"/proc/{pid}/maps").read_text() for pid in servers.pids)
+            for n in [int(s) for s in args.sessions.split(",")]:
+                row, ms = run_round(p, url, y4m, n, args.seconds, servers, args.nice_browsers)
+                rows.append(row)
+                stages.append((n, ms))
+                print(f"  {n} session(s) done", file=sys.stderr)
+                exited = [(proc, log) for proc, log in zip(procs, logs) if proc.poll() is not None]
+                for proc, log in exited:
+                    lines = log.read_text(errors="replace").splitlines()
+                    print(f"a server exited with {proc.returncode} during the round of {n}; its log ends:\n"
+                          + "\n".join(lines[-40:]), file=sys.stderr)
+                if exited:
+                    break
+    print(f"{args.servers} server process(es), idle before any session: {idle:.0f} MB; after visiting every page: "
+          f"{visited:.0f} MB (TensorFlow loaded: {'yes' if imports_tf else 'no'}); model: {model}; "
+          f"camera: {args.camera}; reuse below: {args.reuse_below or 'the default'}\n")
     _common.print_table(rows)
     print("\nserver CPU ms per processed frame, by stage (sampling profiler inside the server):\n")
     _common.print_table(stage_table(stages))
