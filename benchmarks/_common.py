@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
+import importlib
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,11 +16,11 @@ FER_ROOT = ROOT.parent / "shared" / "datasets" / "fer2013"
 
 @functools.cache
 def test_helpers(name: str) -> ModuleType:
-    """tests/<name>.py: the tests' own helpers (tests/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """tests/<name>.py: the tests' own helpers (tests/ is not a package; it goes on the path, as under pytest,
+    so that the helpers import each other)."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    return importlib.import_module(name)
 
 
 def browser_harness() -> ModuleType:
