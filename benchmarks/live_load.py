@@ -122,6 +122,8 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, servers: 
     launch_browser, wait_for_app = harness.launch_browser, harness.wait_for_app
 
     browser = launch_browser(playwright, y4m)
+    if niced:
+        nice_browsers()  # from the start: remote browsers never load the server's cores while pages open
     memory: list[float] = []
     stop = threading.Event()
 
@@ -151,8 +153,8 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, servers: 
                 started.append(page)
             except Exception as exc:  # noqa: BLE001 - reported in the table, the round goes on
                 print(f"  a session did not start: {type(exc).__name__}", file=sys.stderr)
-        if niced:
-            nice_browsers()
+            if niced:
+                nice_browsers()  # the page's new processes and threads too
         deadline = time.time() + 120  # wait until every session shows video (slow machines take a while)
         while time.time() < deadline and any(metric(p, "FPS") == "n/a" for p in started):
             time.sleep(1)
