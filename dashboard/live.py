@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from dashboard.capacity import Admission, CpuPerFrame, FairShare, admit
+from dashboard.machine_sessions import MachineSessions
 from emotion_core.inference import Classifier
 from emotion_core.labels import EMOTIONS
 from emotion_core.pipeline import EmotionPipeline, Timings
@@ -25,13 +26,15 @@ ACTIVE_WINDOW_S = 5.0
 
 
 class ServerStats:
-    """Frames, faces and active sessions of this server process (and its model loads, counted by Classifier).
+    """Frames, faces and active sessions of this server process (and its model loads, counted by Classifier);
+    `machine`: the Live sessions of the machine's other app processes, which admission counts too.
 
     `snapshot()` is the hook for whoever watches the server from outside (the browser tests and the
     load benchmark start the app through `tests/serve_app.py`, which writes it to a file).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, machine: MachineSessions | None = None) -> None:
+        self.machine = machine or MachineSessions()
         self.lock = threading.Lock()
         self.frames = 0
         self.frames_with_faces = 0
@@ -47,20 +50,26 @@ class ServerStats:
             self.frames_with_faces += faces > 0
             self.last_frame[session] = time.time()
             self._last_labels = labels
+            sessions = self._active(time.time())
+        self.machine.publish(sessions)  # at most once a second unless the count changed
         self.cpu.frame()
         self.fair.observe(latency_ms)
 
     def admission(self, session: int) -> Admission:
-        """May this session stream: yes while it streams; a newcomer while the measured capacity has room."""
+        """May this session stream: yes while it streams; a newcomer while the measured capacity has room for
+        one more on this machine (the other app processes' sessions count too)."""
         with self.lock:
             now = time.time()
             sessions = self._active(now)
             streaming = now - self.last_frame.get(session, -1e9) <= ACTIVE_WINDOW_S
-        return admit(streaming, sessions - streaming, self.cpu.ms(), saturated=self.fair.saturated)
+        return admit(streaming, sessions - streaming + self.machine.others(), self.cpu.ms(),
+                     saturated=self.fair.saturated)
 
     def forget(self, session: int) -> None:
         with self.lock:
             self.last_frame.pop(session, None)
+            sessions = self._active(time.time())
+        self.machine.publish(sessions)
         self.fair.forget(session)
 
     def active_sessions(self) -> int:
