@@ -8,7 +8,8 @@ serves all rounds, so memory growth across rounds shows up in the table.
 
 With --servers 2, two app processes on this machine serve the rounds behind nginx
 (deploy/nginx/emotion.conf, as in the scale-out test), each page a newcomer with its
-own cookies; server CPU, memory and frames are the two processes' sums.
+own cookies, both processes sharing one cache directory as on one machine (admission counts
+both processes' sessions); server CPU, memory and frames are the two processes' sums.
 
 A stage profiler runs inside the server (`dashboard/stage_profile.py`): the second
 table gives the server's CPU milliseconds per processed frame in each stage
@@ -287,9 +288,8 @@ def main() -> int:
             logs.append(server_log.with_name(f"{server_log.stem}-{index}{server_log.suffix}")
                         if args.servers > 1 else server_log)
             stats.append(tmp_path / f"live_stats-{index}.json")
-            url, proc = stack.enter_context(streamlit_server(
-                {**env, "EMOTION_CACHE_DIR": str(tmp_path / f"cache-{index}")}, log_path=logs[-1],
-                stats_file=stats[-1]))
+            url, proc = stack.enter_context(streamlit_server(  # one machine: one cache dir, sessions counted
+                {**env, "EMOTION_CACHE_DIR": str(tmp_path / "cache")}, log_path=logs[-1], stats_file=stats[-1]))
             urls.append(url)
             procs.append(proc)
         url = urls[0] if args.servers == 1 else stack.enter_context(
