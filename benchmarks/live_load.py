@@ -18,6 +18,7 @@ tracker, annotation, WebRTC/RTP, Streamlit) for every round.
 
     python benchmarks/live_load.py [--sessions 1,2,4,8] [--seconds 60] [--model DIR] [--nice-browsers]
                                    [--camera still|noisy] [--reuse-below LEVELS] [--servers 1|2]
+                                   [--no-stage-profile]
 """
 
 from __future__ import annotations
@@ -256,6 +257,8 @@ def main() -> int:
                         help="the server's [live] reuse_below (EMOTION_REUSE_BELOW; 0: classify every frame)")
     parser.add_argument("--servers", type=int, choices=(1, 2), default=1,
                         help="app server processes on this machine (2: behind nginx, as deploy/nginx/emotion.conf)")
+    parser.add_argument("--no-stage-profile", action="store_true",
+                        help="no stage profiler in the server (its own 1-5 ms a frame out of the CPU columns)")
     parser.add_argument("--nice-browsers", action="store_true",
                         help="run the browsers at the lowest CPU priority (closer to browsers on other machines)")
     args = parser.parse_args()
@@ -278,7 +281,7 @@ def main() -> int:
         y4m = write_y4m(tmp_path / "face.y4m", camera)
         env = {"EMOTION_MODEL_DIR": str(model), "EMOTION_ICE_SERVERS": "[]",
                "EMOTION_RUNS_DIR": str(tmp_path / "runs"), "TF_CPP_MIN_LOG_LEVEL": "3",
-               "EMOTION_STAGE_PROFILE": "1"}
+               "EMOTION_STAGE_PROFILE": "0" if args.no_stage_profile else "1"}
         if args.reuse_below is not None:
             env["EMOTION_REUSE_BELOW"] = args.reuse_below
         rows, stages = [], []
@@ -317,8 +320,9 @@ def main() -> int:
           f"{visited:.0f} MB (TensorFlow loaded: {'yes' if imports_tf else 'no'}); model: {model}; "
           f"camera: {args.camera}; reuse below: {args.reuse_below or 'the default'}\n")
     _common.print_table(rows)
-    print("\nserver CPU ms per processed frame, by stage (sampling profiler inside the server):\n")
-    _common.print_table(stage_table(stages))
+    if not args.no_stage_profile:
+        print("\nserver CPU ms per processed frame, by stage (sampling profiler inside the server):\n")
+        _common.print_table(stage_table(stages))
     return 0
 
 
