@@ -16,7 +16,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from emotion_core import runs
+from emotion_core import atomic, runs
 from emotion_core.export import save_keras
 from emotion_core.run_schema import RunState
 
@@ -108,18 +108,22 @@ class EpochRecorder(keras.callbacks.Callback):
                "seconds": round(time.time() - self._epoch_start, 2)}
         monitor = logs.get("val_accuracy", logs.get("accuracy", 0.0))
         improved = monitor > self.state["best_value"]
-        # Checkpoints before the metrics row: a row never points at a model that is not on disk.
+        files = runs.RunDir(self.run_dir)
+        # The best checkpoint before the metrics row: a row never points at a model that is not on disk.
         if improved:
             self.state.update(best_value=monitor, best_epoch=epoch + 1, wait=0)
-            save_keras(self.model, runs.RunDir(self.run_dir).best_model)
+            save_keras(self.model, files.best_model)
         else:
             self.state["wait"] += 1
-        save_keras(self.model, runs.RunDir(self.run_dir).last_model)
-        # The metrics row is durable before the resume state moves past this epoch: a kill in
-        # between repeats the epoch on resume (its extra row is truncated) and never loses one.
-        runs.append_metrics_row(self.run_dir, row)
+        # last.keras is saved beside itself first (the slow part), the metrics row made durable, then the
+        # checkpoint renamed into place and the resume state moved on, one right after the other: a kill
+        # before that repeats this epoch on resume from the previous epoch's weights and optimizer (its
+        # extra row truncated), and never loses one.
+        with atomic.replacing(files.last_model) as checkpoint:
+            self.model.save(checkpoint)
+            runs.append_metrics_row(self.run_dir, row)
         self.state["epochs_done"] = epoch + 1
-        runs.RunDir(self.run_dir).write_state(self.state)
+        files.write_state(self.state)
         runs.write_status(self.run_dir, RunState.RUNNING, epoch=epoch + 1, epochs=self.epochs,
                           message=f"epoch {epoch + 1}/{self.epochs} done")
         shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")

@@ -77,6 +77,8 @@ def test_resume_continues_from_last_keras_and_a_kill_before_the_metrics_row_lose
 
     monkeypatch.setattr(runs, "append_metrics_row", real_append)
     resume(run_dir, log=lambda m: None)
+    assert _same(weights_at_fit[2], last)  # epoch 2 repeated from epoch 1's weights, not from a half-kept epoch 2
+    assert _same(weights_at_fit.optimizer[2], optimizer)
     assert runs.read_status(run_dir)["state"] == "completed"
     assert [r["epoch"] for r in runs.read_metrics(run_dir)] == [1, 2]  # rows neither lost nor repeated
     assert (run_dir / "model.tflite").is_file()
