@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -42,6 +43,7 @@ class MachineSessions:
         self._folder, self.pid, self.clock = folder, pid or os.getpid(), clock
         self._published: tuple[int | None, float] = (None, float("-inf"))  # (count, when)
         self._warned = False
+        self._lock = threading.Lock()  # every session's video thread publishes
 
     @property
     def folder(self) -> Path:
@@ -50,22 +52,23 @@ class MachineSessions:
     def publish(self, sessions: int) -> None:
         """Write this process's count when it changed or once every PUBLISH_EVERY_S. A folder that cannot be
         written leaves the other processes counting this one as empty (logged once), never stops a frame."""
-        now = self.clock()
-        count, then = self._published
-        if count == sessions and now - then < PUBLISH_EVERY_S:
-            return
-        self._published = (sessions, now)
-        target = self.folder / f"{self.pid}.json"
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(json.dumps({"pid": self.pid, "sessions": sessions, "time": now}))
-            os.replace(tmp, target)  # readers see the old count or the new one, never half
-        except OSError as exc:
-            if not self._warned:
-                self._warned = True
-                log.warning("Cannot share the Live session count with other app processes in %s: %s",
-                            target.parent, exc.strerror or exc)
+        with self._lock:
+            now = self.clock()
+            count, then = self._published
+            if count == sessions and now - then < PUBLISH_EVERY_S:
+                return
+            self._published = (sessions, now)
+            target = self.folder / f"{self.pid}.json"
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.tmp")
+                tmp.write_text(json.dumps({"pid": self.pid, "sessions": sessions, "time": now}))
+                os.replace(tmp, target)  # readers see the old count or the new one, never half
+            except OSError as exc:
+                if not self._warned:
+                    self._warned = True
+                    log.warning("Cannot share the Live session count with other app processes in %s: %s",
+                                target.parent, exc.strerror or exc)
 
     def others(self) -> int:
         """Sessions streaming in this machine's other app processes (fresh counts of live processes)."""

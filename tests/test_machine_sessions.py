@@ -94,3 +94,24 @@ def test_a_process_publishes_its_streaming_sessions_as_frames_come_and_sessions_
     assert reader.others() == 2
     stats.forget(1)
     assert reader.others() == 1
+
+
+def test_video_threads_publishing_at_once_never_trip_over_each_other(tmp_path, caplog):
+    """Every session's video thread publishes; one temporary file per process must not be raced for."""
+    import threading
+
+    here = MachineSessions(tmp_path, pid=os.getppid())
+    reader = MachineSessions(tmp_path, pid=os.getpid())
+
+    def frames(start: int) -> None:
+        for i in range(300):
+            here.publish(start + i % 3)  # a changing count: every call writes
+
+    with caplog.at_level("WARNING", logger="emotion_dashboard.live"):
+        threads = [threading.Thread(target=frames, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert "Cannot share" not in caplog.text
+    assert 0 <= reader.others() <= 6
