@@ -48,9 +48,10 @@ class ServerStats:
         with self.lock:
             self.frames += 1
             self.frames_with_faces += faces > 0
-            self.last_frame[session] = time.time()
+            now = time.time()
+            self.last_frame[session] = now
             self._last_labels = labels
-            sessions = self._active(time.time())
+            sessions = self._active(now)
         self.machine.publish(sessions)  # at most once a second unless the count changed
         self.cpu.frame()
         self.fair.observe(latency_ms)

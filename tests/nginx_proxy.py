@@ -1,5 +1,5 @@
 """nginx in front of app servers on loopback, configured with the shipped site file (deploy/nginx/emotion.conf):
-for the scale-out test and `benchmarks/live_load.py --servers N`."""
+for the scale-out test and `benchmarks/live_load.py --servers 2`."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 from dashboard import live
 from dashboard.machine_sessions import FRESH_S, MachineSessions
@@ -98,8 +99,6 @@ def test_a_process_publishes_its_streaming_sessions_as_frames_come_and_sessions_
 
 def test_video_threads_publishing_at_once_never_trip_over_each_other(tmp_path, caplog):
     """Every session's video thread publishes; one temporary file per process must not be raced for."""
-    import threading
-
     here = MachineSessions(tmp_path, pid=os.getppid())
     reader = MachineSessions(tmp_path, pid=os.getpid())
 
