@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from run_copies import copy_run
 
 from emotion_core.evaluate import evaluate_model_dir, write_reports
 from emotion_core.runs import read_metrics
@@ -25,7 +25,7 @@ def package_model():
 
 def test_card_numbers_come_from_the_run_and_its_data(package_model, trained_run, tiny_data, tmp_path):
     out = tmp_path / "served"
-    shutil.copytree(trained_run, out)
+    copy_run(trained_run, out)
     write_reports(out, evaluate_model_dir(out, tiny_data))
     config = json.loads((out / "config.json").read_text())
     metrics = json.loads((out / "test_metrics.json").read_text())

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from run_copies import copy_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 240
@@ -155,7 +156,7 @@ def test_training_page_lists_runs_and_refuses_second_start(app_env, monkeypatch)
 
     runs_dir = runs.default_runs_dir()
     runs_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(app_env["run"], runs_dir / "tiny-copy")
+    copy_run(app_env["run"], runs_dir / "tiny-copy")
     lock = runs.TrainingLock()
     assert lock.acquire("someone-else")
     try:
@@ -359,7 +360,7 @@ def test_evaluation_shows_images_only_from_inside_the_data_roots(app_env, tmp_pa
     outside = tmp_path / "outside"
     shutil.copytree(app_env["data"], outside)
     model = tmp_path / "model"
-    shutil.copytree(app_env["run"], model)
+    copy_run(app_env["run"], model)
     config = json.loads((model / "config.json").read_text())
     (model / "config.json").write_text(json.dumps({**config, "data_root": str(outside)}))
     monkeypatch.setenv("EMOTION_MODEL_DIR", str(model))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from run_copies import copy_run
 from streamlit.testing.v1 import AppTest
 
 from emotion_core import runs
@@ -41,9 +41,9 @@ def damaged_env(request, monkeypatch, tmp_path, tiny_data, trained_run):
     name = request.param
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
-    shutil.copytree(trained_run, runs_dir / "good")
+    copy_run(trained_run, runs_dir / "good")
     bad = runs_dir / f"bad-{name}"
-    shutil.copytree(trained_run, bad)
+    copy_run(trained_run, bad)
     if name == "npz-shapes":
         _npz(bad / "test_predictions.npz", paths=np.array(["a"]), labels=np.array([0, 1]), probs=np.zeros((3, 7)))
     elif name == "npz-garbage":

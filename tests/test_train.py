@@ -177,7 +177,7 @@ def test_signals_mid_training_leave_consistent_runs(tiny_data, cache_dir, tmp_pa
 
 
 def test_flip_tta_averages_the_mirror_image(trained_run, tmp_path):
-    import shutil
+    from run_copies import copy_run
 
     from emotion_core.inference import Classifier
 
@@ -186,7 +186,7 @@ def test_flip_tta_averages_the_mirror_image(trained_run, tmp_path):
     x = np.random.default_rng(0).random((3, 48, 48, 1)).astype("float32") * 255
     expected = (plain.predict(x) + plain.predict(x[:, :, ::-1])) / 2
     served = tmp_path / "served"
-    shutil.copytree(trained_run, served)
+    copy_run(trained_run, served)
     config = json.loads((served / "config.json").read_text())
     (served / "config.json").write_text(json.dumps({**config, "serving": {"flip_tta": True}}))
     tta = Classifier.from_run(served)
