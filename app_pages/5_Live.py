@@ -11,6 +11,7 @@ from dashboard import settings
 from dashboard.charts import probability_bars, probability_timeline
 from dashboard.connection import ConnectionWatch, server_ice_state
 from dashboard.live import SERVER_STATS, LiveProcessor
+from dashboard.live_overlay import browser_overlay, close_peer, current_peer
 from dashboard.session_files import session_folder
 from dashboard.widgets import served_pipeline
 
@@ -41,15 +42,33 @@ if not admission.admitted:
 if admission.capacity is not None:
     st.caption(admission.message)
 
-ctx = webrtc_streamer(
-    key="live",
-    mode=WebRtcMode.SENDRECV,
-    rtc_configuration=rtc_configuration,
-    media_stream_constraints=settings.video_constraints(),  # capped fps and size: server CPU per session
-    video_frame_callback=processor.callback,
-    on_video_ended=processor.close,  # the session leaves the server's active set
-    async_processing=True,
-)
+BROWSER_DRAWS = "This browser (lighter for the server)"
+drawn_by = st.radio("Overlays drawn by", ["The server (annotated video back)", BROWSER_DRAWS], horizontal=True,
+                    key="live_drawn_by", help="Drawn by this browser, the server sends back only the boxes and "
+                    "labels and your own camera is shown: no video is encoded for you, so the server holds "
+                    "more colleagues.")
+if drawn_by == BROWSER_DRAWS:
+    browser_overlay(processor, rtc_configuration, settings.video_constraints())
+
+    def connection() -> tuple[bool, str | None]:
+        """(started, server ICE state) of the browser-overlay peer."""
+        peer = current_peer()
+        return (peer is not None and not peer.closed), (peer.ice_state if peer else None)
+else:
+    close_peer()
+    ctx = webrtc_streamer(
+        key="live",
+        mode=WebRtcMode.SENDRECV,
+        rtc_configuration=rtc_configuration,
+        media_stream_constraints=settings.video_constraints(),  # capped fps and size: server CPU per session
+        video_frame_callback=processor.callback,
+        on_video_ended=processor.close,  # the session leaves the server's active set
+        async_processing=True,
+    )
+
+    def connection() -> tuple[bool, str | None]:
+        """(started, server ICE state) of the streamlit-webrtc connection."""
+        return bool(ctx.state.playing or ctx.state.signalling), server_ice_state(ctx)
 
 if not settings.ice_servers():
     st.caption("No STUN/TURN servers configured: fine on this machine or a LAN. Remote colleagues need "
@@ -59,8 +78,8 @@ if not settings.ice_servers():
 @st.fragment(run_every=1.0)
 def live_stats() -> None:
     snap = processor.snapshot()
-    started = bool(ctx.state.playing or ctx.state.signalling)
-    status = watch.observe(started, server_ice_state(ctx), snap["last_frame_age"])
+    started, ice_state = connection()
+    status = watch.observe(started, ice_state, snap["last_frame_age"])
     if status.phase != "streaming":
         getattr(st, status.level)(status.message)
         return

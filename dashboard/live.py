@@ -18,7 +18,7 @@ from dashboard.capacity import Admission, CpuPerFrame, FairShare, admit
 from dashboard.machine_sessions import MachineSessions
 from emotion_core.inference import Classifier
 from emotion_core.labels import EMOTIONS
-from emotion_core.pipeline import EmotionPipeline, Timings
+from emotion_core.pipeline import EmotionPipeline, FaceResult, Timings
 from emotion_core.recording import Recording
 
 
@@ -147,15 +147,22 @@ class LiveProcessor:
 
     def process_bgr(self, image: np.ndarray) -> np.ndarray:
         """Annotate one BGR frame and record the results (thread-safe)."""
+        results = self.analyse_bgr(image, record=False)
+        out = self.pipeline.annotate(image, results)
+        if self._record(out.copy(), results):
+            mark_recording(out)  # the viewer sees it; the recorded copy has no mark
+        return out
+
+    def analyse_bgr(self, image: np.ndarray, record: bool = True) -> list[FaceResult]:
+        """The faces of one BGR frame, recorded in the snapshot and the server's counters (thread-safe);
+        record: a running recording gets the frame annotated (the browser draws its own overlays)."""
         timings = Timings()
         with self._lock:
             tracker, detect = self.tracker, self._frames % self.detect_every == 0
         results = self.pipeline.process(image, "bgr", tracker=tracker, timings=timings, detect=detect,
                                         max_views=SERVER_STATS.fair.views)  # fewer TTA views on a busy server
-        out = self.pipeline.annotate(image, results)
-        recording = self.recording
-        if recording is not None and recording.recording and recording.add(out.copy(), results):
-            mark_recording(out)  # the viewer sees it; the recorded copy has no mark
+        if record and self.recording is not None and self.recording.recording:
+            self._record(self.pipeline.annotate(image, results), results)
         now = time.time()
         with self._lock:
             self._frames += 1
@@ -167,7 +174,12 @@ class LiveProcessor:
                 main = max(results, key=lambda r: r.box[2] * r.box[3])
                 self._history.append({e: float(p) for e, p in zip(EMOTIONS, main.probabilities)})
         SERVER_STATS.record(id(self), len(results), [r.label for r in results], timings.total_ms)
-        return out
+        return results
+
+    def _record(self, annotated: np.ndarray, results: list[FaceResult]) -> bool:
+        """Hand an annotated frame to the running recording, if any; True when it took the frame."""
+        recording = self.recording
+        return recording is not None and recording.recording and recording.add(annotated, results)
 
     def callback(self, frame):
         """streamlit-webrtc video_frame_callback: av.VideoFrame in, annotated av.VideoFrame out.

@@ -70,6 +70,49 @@ def test_live_page_annotates_fake_camera(server):
             browser.close()
 
 
+def _wait_for_stats(path: Path, condition, timeout: float = 120) -> dict:
+    deadline, stats = time.time() + timeout, {}
+    while time.time() < deadline:
+        if path.exists():
+            stats = json.loads(path.read_text())
+            if condition(stats):
+                break
+        time.sleep(0.5)
+    return stats
+
+
+def test_live_page_can_leave_the_overlays_to_the_browser(server):
+    """Overlays drawn by the browser: the faces come over the data channel and are drawn on the local video;
+    Stop ends the server's session."""
+    from playwright.sync_api import sync_playwright
+
+    y4m = write_y4m(server["tmp"] / "face_overlay.y4m", face_frame(640, 480), gray=True)  # colour = overlay
+    with sync_playwright() as p:
+        browser = launch_browser(p, y4m)
+        try:
+            page = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 1400}).new_page()
+            page.goto(f"{server['url']}/Live")
+            wait_for_app(page)
+            page.get_by_text("This browser (lighter for the server)").click()
+            wait_for_app(page)
+            component = page.frame_locator('iframe[title*="live_overlay"]')
+            component.get_by_role("button", name="Start").click(timeout=60_000)
+            component.locator("body[data-faces='1']").wait_for(timeout=120_000)
+            page.wait_for_function("() => [...document.querySelectorAll('iframe')].some(f => f.title.includes("
+                                   "'live_overlay') && +f.contentDocument.body.dataset.received >= 5)", timeout=60_000)
+            assert page.locator('iframe[title^="streamlit_webrtc"]').count() == 0  # no video comes back
+            stats = _wait_for_stats(server["stats"], lambda s: s.get("frames_with_faces", 0) >= 5)
+            assert stats["sessions"] == 1 and len(stats["last_labels"]) == 1, stats
+            page.get_by_text("FPS").first.wait_for(timeout=30_000)  # the page's stats follow the peer
+            assert _saturated_pixels(component.locator("#stage").screenshot()) > 200, "no overlay drawn"
+            component.get_by_role("button", name="Stop").click()
+            stats = _wait_for_stats(server["stats"], lambda s: s.get("sessions") == 0, timeout=20)
+            assert stats["sessions"] == 0, "Stop left the session streaming on the server"
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+
+
 def downloaded_csv(page, button: str) -> list[dict]:
     """Click a download button and parse the CSV file the browser saved."""
     import csv
