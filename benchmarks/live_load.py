@@ -119,7 +119,7 @@ class Servers:
 
 
 def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, servers: Servers,
-              niced: bool = False) -> tuple[dict, dict[str, float]]:
+              niced: bool = False, drawn_by: str = "server") -> tuple[dict, dict[str, float]]:
     harness = _common.browser_harness()
     launch_browser, wait_for_app = harness.launch_browser, harness.wait_for_app
 
@@ -146,7 +146,11 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, servers: 
             try:
                 page.goto(f"{url}/Live")
                 wait_for_app(page, 120_000)
-                busy, video = page.get_by_text("The server is busy"), page.locator('iframe[title^="streamlit_webrtc"]')
+                if drawn_by == "browser":
+                    page.get_by_text("This browser (lighter for the server)").click(timeout=120_000)
+                    wait_for_app(page, 120_000)
+                component = 'iframe[title*="live_overlay"]' if drawn_by == "browser" else 'iframe[title^="streamlit_webrtc"]'
+                busy, video = page.get_by_text("The server is busy"), page.locator(component)
                 busy.or_(video).first.wait_for(timeout=120_000)  # refused, or the video component
                 if busy.count():
                     refused += 1  # admission control said so on the page
@@ -261,6 +265,9 @@ def main() -> int:
                         help="no stage profiler in the server (its own 1-5 ms a frame out of the CPU columns)")
     parser.add_argument("--nice-browsers", action="store_true",
                         help="run the browsers at the lowest CPU priority (closer to browsers on other machines)")
+    parser.add_argument("--drawn-by", choices=("server", "browser"), default="server",
+                        help="who draws the overlays: the server (annotated video back) or the browser (the faces "
+                             "over a data channel, no video back)")
     args = parser.parse_args()
     reason = browser_available()
     if reason:
@@ -305,7 +312,7 @@ def main() -> int:
             visited = servers.rss_mb()
             imports_tf = any("libtensorflow" in Path(f"/proc/{pid}/maps").read_text() for pid in servers.pids)
             for n in [int(s) for s in args.sessions.split(",")]:
-                row, ms = run_round(p, url, y4m, n, args.seconds, servers, args.nice_browsers)
+                row, ms = run_round(p, url, y4m, n, args.seconds, servers, args.nice_browsers, args.drawn_by)
                 rows.append(row)
                 stages.append((n, ms))
                 print(f"  {n} session(s) done", file=sys.stderr)
@@ -318,7 +325,8 @@ def main() -> int:
                     break
     print(f"{args.servers} server process(es), idle before any session: {idle:.0f} MB; after visiting every page: "
           f"{visited:.0f} MB (TensorFlow loaded: {'yes' if imports_tf else 'no'}); model: {model}; "
-          f"camera: {args.camera}; reuse below: {args.reuse_below or 'the default'}\n")
+          f"camera: {args.camera}; reuse below: {args.reuse_below or 'the default'}; overlays drawn by: "
+          f"{args.drawn_by}\n")
     _common.print_table(rows)
     if not args.no_stage_profile:
         print("\nserver CPU ms per processed frame, by stage (sampling profiler inside the server):\n")

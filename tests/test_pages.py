@@ -247,6 +247,27 @@ def test_live_page_renders(app_env, no_webrtc_session):
     assert processor.tracker.reuse_below == REUSE_BELOW > 0  # still faces keep their classification
 
 
+class _FakePeer:
+    """Stands in for dashboard.overlay_peer.OverlayPeer in the page's session state."""
+
+    closed, ice_state = False, "checking"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_live_page_lets_the_browser_draw_and_ends_its_peer_when_switched_back(app_env, no_webrtc_session):
+    at = page("app_pages/5_Live.py").run()
+    at.radio(key="live_drawn_by").set_value("This browser (lighter for the server)").run()
+    assert not at.exception, at.exception
+    peer = _FakePeer()
+    at.session_state["live_overlay::peer"] = peer  # what an answered offer leaves
+    at.run()
+    assert any("Connecting (ICE checking)" in i.value for i in at.info)  # the messages follow the browser's peer
+    at.radio(key="live_drawn_by").set_value("The server (annotated video back)").run()
+    assert not at.exception and peer.closed and "live_overlay::peer" not in at.session_state
+
+
 def test_live_page_tells_a_newcomer_the_server_is_busy(app_env, no_webrtc_session, monkeypatch):
     from dashboard import live
 
