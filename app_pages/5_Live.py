@@ -1,4 +1,5 @@
-"""Live: the browser's webcam through face detection and MobileViT, annotated video back."""
+"""Live: the browser's webcam through face detection and MobileViT; the server draws the faces on the video it
+sends back, or the browser draws them over its own camera picture."""
 
 from __future__ import annotations
 
