@@ -149,7 +149,8 @@ class LiveProcessor:
         """Annotate one BGR frame and record the results (thread-safe)."""
         results = self.analyse_bgr(image, record=False)
         out = self.pipeline.annotate(image, results)
-        if self._record(out.copy(), results):
+        recording = self._running_recording()
+        if recording is not None and recording.add(out.copy(), results):
             mark_recording(out)  # the viewer sees it; the recorded copy has no mark
         return out
 
@@ -161,8 +162,9 @@ class LiveProcessor:
             tracker, detect = self.tracker, self._frames % self.detect_every == 0
         results = self.pipeline.process(image, "bgr", tracker=tracker, timings=timings, detect=detect,
                                         max_views=SERVER_STATS.fair.views)  # fewer TTA views on a busy server
-        if record and self.recording is not None and self.recording.recording:
-            self._record(self.pipeline.annotate(image, results), results)
+        recording = self._running_recording() if record else None
+        if recording is not None:
+            recording.add(self.pipeline.annotate(image, results), results)
         now = time.time()
         with self._lock:
             self._frames += 1
@@ -176,10 +178,10 @@ class LiveProcessor:
         SERVER_STATS.record(id(self), len(results), [r.label for r in results], timings.total_ms)
         return results
 
-    def _record(self, annotated: np.ndarray, results: list[FaceResult]) -> bool:
-        """Hand an annotated frame to the running recording, if any; True when it took the frame."""
+    def _running_recording(self) -> Recording | None:
+        """The recording that takes frames now, if any."""
         recording = self.recording
-        return recording is not None and recording.recording and recording.add(annotated, results)
+        return recording if recording is not None and recording.recording else None
 
     def callback(self, frame):
         """streamlit-webrtc video_frame_callback: av.VideoFrame in, annotated av.VideoFrame out.

@@ -63,15 +63,12 @@ def parse_offer(offer: object) -> tuple[str, str]:
 
 def aiortc_configuration(rtc_configuration: dict):
     """An aiortc RTCConfiguration from the browser's (`settings.rtc_configuration()`): the same STUN / TURN
-    servers and, when the browser may only relay, the server relays too."""
-    from aiortc import RTCConfiguration, RTCIceServer
+    servers (streamlit-webrtc's conversion) and, when the browser may only relay, the server relays too."""
+    from aiortc.rtcconfiguration import RTCIceTransportPolicy
+    from streamlit_webrtc.config import compile_rtc_configuration
 
-    servers = [RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
-               for s in rtc_configuration.get("iceServers", []) if isinstance(s, dict) and s.get("urls")]
-    config = RTCConfiguration(iceServers=servers)
+    config = compile_rtc_configuration(rtc_configuration)
     if rtc_configuration.get("iceTransportPolicy") == "relay":
-        from aiortc.rtcconfiguration import RTCIceTransportPolicy
-
         config.iceTransportPolicy = RTCIceTransportPolicy.RELAY
     return config
 

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from browser_harness import browser_available, face_frame, launch_browser, start_live_video, streamlit_server, wait_for_app, write_y4m
+from browser_harness import browser_available, face_frame, launch_browser, read_stats, start_live_video, streamlit_server, wait_for_app, write_y4m
+from polling import wait_until
 
 pytestmark = pytest.mark.skipif(browser_available() is not None, reason=str(browser_available()))
 
@@ -71,14 +72,9 @@ def test_live_page_annotates_fake_camera(server):
 
 
 def _wait_for_stats(path: Path, condition, timeout: float = 120) -> dict:
-    deadline, stats = time.time() + timeout, {}
-    while time.time() < deadline:
-        if path.exists():
-            stats = json.loads(path.read_text())
-            if condition(stats):
-                break
-        time.sleep(0.5)
-    return stats
+    """The server's live counters once `condition(stats)` holds, or the last ones read at the timeout."""
+    wait_until(lambda: condition(read_stats(path)), timeout, every=0.5)
+    return read_stats(path)
 
 
 def test_live_page_can_leave_the_overlays_to_the_browser(server):

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 from browser_harness import face_frame
+from polling import wait_until
 from webrtc_client import stream_to
 
 from dashboard import live, overlay_peer
@@ -29,13 +30,6 @@ def stats(monkeypatch):
     return stats
 
 
-def _wait(condition, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not condition():
-        time.sleep(0.05)
-    return condition()
-
-
 def test_faces_come_back_over_the_data_channel_and_no_video_goes_back(pipeline, stats):
     processor = live.LiveProcessor(pipeline)
     peer = overlay_peer.OverlayPeer(processor, {"iceServers": [], "iceTransportPolicy": "all"})
@@ -53,7 +47,7 @@ def test_faces_come_back_over_the_data_channel_and_no_video_goes_back(pipeline, 
     assert not senders, "the server sent a track back"
     snap = processor.snapshot()
     assert snap["frames"] == peer.messages_sent and snap["faces"] == 1
-    assert _wait(lambda: peer.closed, 10), "the browser hung up but the peer stayed open"
+    assert wait_until(lambda: peer.closed, 10), "the browser hung up but the peer stayed open"
     assert stats.active_sessions() == 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from polling import wait_until
 
 from emotion_core import runs
 from emotion_core.cli import main
@@ -126,15 +127,6 @@ def test_unwritable_runs_dir_gives_clear_error(tiny_data, tmp_path, monkeypatch)
         start_run(TrainConfig(data_root=str(tiny_data)), tmp_path / "runs2")
 
 
-def _wait_for(predicate, timeout: float) -> bool:
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
-
-
 def test_signals_mid_training_leave_consistent_runs(tiny_data, cache_dir, tmp_path, monkeypatch):
     """SIGTERM stops a run cleanly, SIGKILL leaves it interrupted; either way the files agree with each other.
     The two victims train at the same time (their first epoch is mostly single-threaded tracing)."""
@@ -154,7 +146,7 @@ def test_signals_mid_training_leave_consistent_runs(tiny_data, cache_dir, tmp_pa
     try:
         for sig, (proc, machine, _) in victims.items():
             run_dir = machine / "runs" / "victim"
-            assert _wait_for(lambda: len(runs.read_metrics(run_dir)) >= 1, 300), f"{sig.name}: no epoch finished"
+            assert wait_until(lambda: len(runs.read_metrics(run_dir)) >= 1, 300, every=0.5), f"{sig.name}: no epoch finished"
         time.sleep(1.0)  # somewhere inside a later epoch
         for sig, (proc, _, _) in victims.items():
             proc.send_signal(sig)
