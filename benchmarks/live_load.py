@@ -11,6 +11,11 @@ With --servers 2, two app processes on this machine serve the rounds behind ngin
 own cookies, both processes sharing one cache directory as on one machine (admission counts
 both processes' sessions); server CPU, memory and frames are the two processes' sums.
 
+With --clients python the visitors are Python clients instead (tests/webrtc_client.py LivePageClient): they
+speak Streamlit's websocket protocol and the video component's signalling as the page does and send a
+pre-encoded VP8 clip of the same camera, so the browsers' own work (camera, encoder, page) is off this
+machine, as with colleagues on their own computers; what reaches the server is the same.
+
 A stage profiler runs inside the server (`dashboard/stage_profile.py`): the second
 table gives the server's CPU milliseconds per processed frame in each stage
 (VP8 decode and encode, colour conversion, detection, crops, classification,
@@ -18,7 +23,7 @@ tracker, annotation, WebRTC/RTP, Streamlit) for every round.
 
     python benchmarks/live_load.py [--sessions 1,2,4,8] [--seconds 60] [--model DIR] [--nice-browsers]
                                    [--camera still|noisy] [--reuse-below LEVELS] [--servers 1|2]
-                                   [--no-stage-profile]
+                                   [--no-stage-profile] [--drawn-by server|browser] [--clients chromium|python]
 """
 
 from __future__ import annotations
@@ -118,23 +123,88 @@ class Servers:
         return total
 
 
+class MemorySampler:
+    """The servers' resident memory every 2 s while a round's window runs (start, peak)."""
+
+    def __init__(self, servers: Servers) -> None:
+        self.servers, self.samples = servers, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(self.servers.rss_mb())
+            self._stop.wait(2.0)
+
+    def __enter__(self) -> "MemorySampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+
+
+@dataclass
+class Window:
+    """What the servers and the clients did during a round's measuring window."""
+
+    seconds: float
+    server_cpu_s: float
+    client_cpu_s: float
+    stats0: dict
+    stats1: dict
+    memory: list[float]
+
+
+def measure(servers: Servers, seconds: float, client_cpu_seconds) -> Window:
+    """Sleep `seconds` while sampling memory; the servers' counters and CPU and the clients' CPU around it."""
+    with MemorySampler(servers) as memory:
+        stats0 = servers.read_stats()
+        server0, client0, t0 = servers.cpu_seconds(), client_cpu_seconds(), time.time()
+        time.sleep(seconds)
+        elapsed = time.time() - t0
+        return Window(elapsed, servers.cpu_seconds() - server0, client_cpu_seconds() - client0, stats0,
+                      servers.read_stats(), memory.samples)
+
+
+def round_row(n: int, started: int, refused: int, fps: list[str], latency: list[str], window: Window,
+              servers: Servers, clients: str) -> tuple[dict, dict[str, float]]:
+    """One row of the sessions table (and the stage profile) once the round's clients have gone."""
+    time.sleep(8)  # longer than the 5 s activity window
+    after = servers.read_stats()
+    numeric = [float(f) for f in fps if f.replace(".", "", 1).isdigit()]
+    frames = window.stats1.get("frames", 0) - window.stats0.get("frames", 0)
+    row = {
+        "sessions": n,
+        "started": started,
+        "refused (busy)": refused,
+        "fps per session": ", ".join(fps),
+        "mean fps": sum(numeric) / len(numeric) if numeric else float("nan"),
+        "latency": ", ".join(latency),
+        "server CPU %": 100 * window.server_cpu_s / window.seconds,
+        f"{clients} CPU %": 100 * window.client_cpu_s / window.seconds,
+        "server MB start": window.memory[0] if window.memory else float("nan"),
+        "server MB peak": max(window.memory) if window.memory else float("nan"),
+        "server MB after": servers.rss_mb(),
+        "models loaded": window.stats1.get("models_loaded"),
+        "active during": window.stats1.get("sessions"),
+        "active after close": after.get("sessions"),
+        "server CPU ms per frame": 1000 * window.server_cpu_s / frames if frames else float("nan"),
+        "fair cap fps": window.stats1.get("fps_cap", float("nan")),
+        "TTA views": window.stats1.get("tta_views"),
+    }
+    return row, stage_ms_per_frame(window.stats0, window.stats1, frames)
+
+
 def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, servers: Servers,
               niced: bool = False, drawn_by: str = "server") -> tuple[dict, dict[str, float]]:
+    """A round of `n` headless Chromium pages with fake cameras (on this machine)."""
     harness = _common.browser_harness()
     launch_browser, wait_for_app = harness.launch_browser, harness.wait_for_app
 
     browser = launch_browser(playwright, y4m)
     if niced:
         nice_browsers()  # from the start: remote browsers never load the server's cores while pages open
-    memory: list[float] = []
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            memory.append(servers.rss_mb())
-            stop.wait(2.0)
-
-    sampler = threading.Thread(target=sample, daemon=True)
     contexts = []
     try:
         # One browser context (cookie jar) for one server; behind nginx each page is a newcomer of its own.
@@ -164,46 +234,56 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, servers: 
         deadline = time.time() + 120  # wait until every session shows video (slow machines take a while)
         while time.time() < deadline and any(metric(p, "FPS") == "n/a" for p in started):
             time.sleep(1)
-        sampler.start()
-        stats0 = servers.read_stats()
-        server_cpu0, browser_cpu0, t0 = servers.cpu_seconds(), browser_cpu_seconds(), time.time()
-        time.sleep(seconds)
-        elapsed = time.time() - t0
-        stats1 = servers.read_stats()
-        server_cpu_s = servers.cpu_seconds() - server_cpu0
-        server_cpu = 100 * server_cpu_s / elapsed
-        browser_cpu = 100 * (browser_cpu_seconds() - browser_cpu0) / elapsed
+        window = measure(servers, seconds, browser_cpu_seconds)
         fps = [metric(p, "FPS") for p in started]
         latency = [metric(p, "Latency") for p in started]
         for context in contexts:
             context.close()
     finally:
         browser.close()
-        stop.set()
-    time.sleep(8)  # longer than the 5 s activity window
-    after = servers.read_stats()
-    numeric = [float(f) for f in fps if f.replace(".", "", 1).isdigit()]
-    frames = stats1.get("frames", 0) - stats0.get("frames", 0)
-    row = {
-        "sessions": n,
-        "started": len(started),
-        "refused (busy)": refused,
-        "fps per session": ", ".join(fps),
-        "mean fps": sum(numeric) / len(numeric) if numeric else float("nan"),
-        "latency": ", ".join(latency),
-        "server CPU %": server_cpu,
-        "browsers CPU %": browser_cpu,
-        "server MB start": memory[0] if memory else float("nan"),
-        "server MB peak": max(memory) if memory else float("nan"),
-        "server MB after": servers.rss_mb(),
-        "models loaded": stats1.get("models_loaded"),
-        "active during": stats1.get("sessions"),
-        "active after close": after.get("sessions"),
-        "server CPU ms per frame": 1000 * server_cpu_s / frames if frames else float("nan"),
-        "fair cap fps": stats1.get("fps_cap", float("nan")),
-        "TTA views": stats1.get("tta_views"),
-    }
-    return row, stage_ms_per_frame(stats0, stats1, frames)
+    return round_row(n, len(started), refused, fps, latency, window, servers, "browsers")
+
+
+def run_python_round(url: str, clip: list[bytes], n: int, seconds: float, servers: Servers,
+                     drawn_by: str = "server") -> tuple[dict, dict[str, float]]:
+    """A round of `n` Python visitors (tests/webrtc_client.py LivePageClient: Streamlit's websocket protocol,
+    the video component's signalling, a pre-encoded webcam clip): the browsers' own work (camera, encoder,
+    page) is not on this machine, only what reaches the server is the same. The FPS column is the rate of
+    annotated frames (server-drawn) or faces messages (browser-drawn) each visitor received in the window."""
+    import asyncio
+
+    LivePageClient = _common.test_helpers("webrtc_client").LivePageClient
+
+    async def play() -> tuple[int, int, list[str], list[str], Window]:
+        clients, started, refused = [], [], 0
+        for _ in range(n):
+            client = LivePageClient(url, clip, drawn_by)
+            clients.append(client)
+            try:
+                if await client.start():
+                    started.append(client)
+                else:
+                    refused += 1
+            except Exception as exc:  # noqa: BLE001 - reported in the table, the round goes on
+                print(f"  a session did not start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        deadline = time.time() + 120
+        while time.time() < deadline and not all(c.arrivals for c in started):
+            await asyncio.sleep(1)
+        await asyncio.sleep(3)  # past the first frames' burst
+        t0 = time.monotonic()
+        window = await asyncio.get_running_loop().run_in_executor(None, measure, servers, seconds, time.process_time)
+        t1 = time.monotonic()
+        fps = [f"{c.rate(t0, t1):.1f}" for c in started]
+        latency = [c.session.metric("Latency (median)") or "n/a" for c in started]
+        for client in clients:
+            try:
+                await client.stop()
+            except Exception:  # noqa: BLE001 - a refused or broken visitor; its page is gone either way
+                pass
+        return len(started), refused, fps, latency, window
+
+    started, refused, fps, latency, window = asyncio.run(play())
+    return round_row(n, started, refused, fps, latency, window, servers, "clients")
 
 
 def stage_ms_per_frame(before: dict, after: dict, frames: int) -> dict[str, float]:
@@ -241,9 +321,22 @@ def visit_every_page(playwright, url: str) -> None:
         browser.close()
 
 
-def main() -> int:
-    from playwright.sync_api import sync_playwright
+def visit_every_page_python(url: str) -> None:
+    """visit_every_page through Streamlit's websocket protocol (tests/streamlit_client.py), no browser."""
+    import asyncio
 
+    StreamlitSession = _common.test_helpers("streamlit_client").StreamlitSession
+
+    async def visit() -> None:
+        for name in PAGES:
+            async with StreamlitSession(url, name) as session:
+                await session.wait_for(lambda s: s.script_runs >= 1, 120)
+                await asyncio.sleep(1.5)
+
+    asyncio.run(visit())
+
+
+def main() -> int:
     harness = _common.browser_harness()
     browser_available, face_frame = harness.browser_available, harness.face_frame
     streamlit_server, write_y4m = harness.streamlit_server, harness.write_y4m
@@ -268,8 +361,12 @@ def main() -> int:
     parser.add_argument("--drawn-by", choices=("server", "browser"), default="server",
                         help="who draws the overlays: the server (annotated video back) or the browser (the faces "
                              "over a data channel, no video back)")
+    parser.add_argument("--clients", choices=("chromium", "python"), default="chromium",
+                        help="the visitors: headless Chromium pages with fake cameras, or Python clients that speak "
+                             "the page's protocols and send a pre-encoded clip (the browsers' own work off this "
+                             "machine, as with visitors on their own computers)")
     args = parser.parse_args()
-    reason = browser_available()
+    reason = browser_available() if args.clients == "chromium" else None
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
@@ -306,13 +403,27 @@ def main() -> int:
             nginx_proxy.nginx(tmp_path, [u.removeprefix("http://") for u in urls]))
         servers = Servers([proc.pid for proc in procs], stats)
         idle = servers.rss_mb()
-        with sync_playwright() as p:
+        clip = _common.test_helpers("webrtc_client").vp8_clip(camera) if args.clients == "python" else None
+        if clip is not None and args.nice_browsers:
+            os.setpriority(os.PRIO_PROCESS, 0, 19)  # this thread and the client threads it starts
+        with ExitStack() as browsers:
+            p = None
+            if args.clients == "chromium":
+                from playwright.sync_api import sync_playwright
+
+                p = browsers.enter_context(sync_playwright())
             for server_url in urls:
-                visit_every_page(p, server_url)
+                if p:
+                    visit_every_page(p, server_url)
+                else:
+                    visit_every_page_python(server_url)
             visited = servers.rss_mb()
             imports_tf = any("libtensorflow" in Path(f"/proc/{pid}/maps").read_text() for pid in servers.pids)
             for n in [int(s) for s in args.sessions.split(",")]:
-                row, ms = run_round(p, url, y4m, n, args.seconds, servers, args.nice_browsers, args.drawn_by)
+                if p:
+                    row, ms = run_round(p, url, y4m, n, args.seconds, servers, args.nice_browsers, args.drawn_by)
+                else:
+                    row, ms = run_python_round(url, clip, n, args.seconds, servers, args.drawn_by)
                 rows.append(row)
                 stages.append((n, ms))
                 print(f"  {n} session(s) done", file=sys.stderr)
@@ -326,7 +437,7 @@ def main() -> int:
     print(f"{args.servers} server process(es), idle before any session: {idle:.0f} MB; after visiting every page: "
           f"{visited:.0f} MB (TensorFlow loaded: {'yes' if imports_tf else 'no'}); model: {model}; "
           f"camera: {args.camera}; reuse below: {args.reuse_below or 'the default'}; overlays drawn by: "
-          f"{args.drawn_by}\n")
+          f"{args.drawn_by}; visitors: {args.clients}\n")
     _common.print_table(rows)
     if not args.no_stage_profile:
         print("\nserver CPU ms per processed frame, by stage (sampling profiler inside the server):\n")
