@@ -45,7 +45,7 @@ if admission.capacity is not None:
 
 BROWSER_DRAWS = "This browser (lighter for the server)"
 drawn_by = st.radio("Overlays drawn by", ["The server (annotated video back)", BROWSER_DRAWS], horizontal=True,
-                    key="live_drawn_by", help="Drawn by this browser, the server sends back only the boxes and "
+                    index=settings.OVERLAYS.index(settings.overlays_drawn_by()), key="live_drawn_by", help="Drawn by this browser, the server sends back only the boxes and "
                     "labels and your own camera is shown: no video is encoded for you, so the server holds "
                     "more colleagues.")
 if drawn_by == BROWSER_DRAWS:

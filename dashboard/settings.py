@@ -27,6 +27,9 @@ secrets.toml (all optional)::
     reuse_below = 3.0                      # a face whose picture changed less (gray levels, in any cell of
                                            # an 8x8 grid) keeps its last classification, up to 3 frames in
                                            # a row (0: off)
+    overlays = "server"                    # who draws the boxes when the page opens: "server" (annotated
+                                           # video back) or "browser" (boxes over the data channel, lighter
+                                           # for the server); each visitor can still switch
 
     [detector]
     kind = "blazeface"                     # "blazeface" (default), "blazeface-full" or "haar"
@@ -36,7 +39,7 @@ Environment variables override: EMOTION_DATA_ROOTS (os.pathsep-separated),
 EMOTION_DATA_DEFAULT, EMOTION_RUNS_DIR, EMOTION_MODEL_DIR, EMOTION_ICE_SERVERS (JSON),
 EMOTION_LIVE_MAX_FPS, EMOTION_LIVE_MAX_WIDTH, EMOTION_ICE_TRANSPORT_POLICY, EMOTION_TURN_SECRET,
 EMOTION_TURN_URLS (comma-separated), EMOTION_TURN_TTL_S, EMOTION_DETECTOR, EMOTION_ALIGN_FACES (true/false),
-EMOTION_MAX_RECORDING_MINUTES, EMOTION_DETECT_EVERY, EMOTION_REUSE_BELOW.
+EMOTION_MAX_RECORDING_MINUTES, EMOTION_DETECT_EVERY, EMOTION_REUSE_BELOW, EMOTION_LIVE_OVERLAYS.
 `validate_settings()` checks them all.
 """
 
@@ -99,6 +102,7 @@ def validate_settings() -> None:
     max_recording_seconds()
     detect_every()
     reuse_below()
+    overlays_drawn_by()
 
 
 def detector_kind() -> str:
@@ -172,6 +176,20 @@ def reuse_below() -> float:
     if not 0 <= value <= 50:
         raise SettingsError(f"[live] reuse_below (or EMOTION_REUSE_BELOW) must be a number of gray levels from 0 "
                             f"to 50 (0: classify every frame); got {raw!r:.40}.")
+    return value
+
+
+OVERLAYS = ("server", "browser")
+
+
+def overlays_drawn_by() -> str:
+    """Live: who draws the faces when the page opens, "server" (default) or "browser" (EMOTION_LIVE_OVERLAYS or
+    [live] overlays); the visitor can switch."""
+    raw = os.environ.get("EMOTION_LIVE_OVERLAYS") or secret("live", "overlays", OVERLAYS[0])
+    value = raw.strip().lower() if isinstance(raw, str) else raw
+    if value not in OVERLAYS:
+        raise SettingsError(f'[live] overlays (or EMOTION_LIVE_OVERLAYS) must be "server" or "browser"; '
+                            f"got {raw!r:.40}.")
     return value
 
 

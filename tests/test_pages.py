@@ -268,6 +268,15 @@ def test_live_page_lets_the_browser_draw_and_ends_its_peer_when_switched_back(ap
     assert not at.exception and peer.closed and "live_overlay::peer" not in at.session_state
 
 
+def test_live_page_starts_with_the_overlays_the_server_is_set_to(app_env, no_webrtc_session, monkeypatch):
+    monkeypatch.setenv("EMOTION_LIVE_OVERLAYS", "browser")  # [live] overlays: a busy team server's choice
+    at = page("app_pages/5_Live.py").run()
+    assert not at.exception, at.exception
+    assert at.radio(key="live_drawn_by").value == "This browser (lighter for the server)"
+    at.radio(key="live_drawn_by").set_value("The server (annotated video back)").run()  # still the visitor's choice
+    assert not at.exception and at.radio(key="live_drawn_by").value == "The server (annotated video back)"
+
+
 def test_live_page_tells_a_newcomer_the_server_is_busy(app_env, no_webrtc_session, monkeypatch):
     from dashboard import live
 

@@ -139,6 +139,15 @@ def test_reuse_below_default_environment_and_secrets(monkeypatch):
     assert settings.reuse_below() == 2.5
 
 
+def test_live_overlays_default_environment_and_secrets(monkeypatch):
+    assert settings.overlays_drawn_by() == "server"  # the annotated video back, boxes on their own frames
+    monkeypatch.setenv("EMOTION_LIVE_OVERLAYS", " Browser ")
+    assert settings.overlays_drawn_by() == "browser"
+    monkeypatch.delenv("EMOTION_LIVE_OVERLAYS")
+    monkeypatch.setattr(settings, "secret", lambda section, key, default=None: "browser" if key == "overlays" else default)
+    assert settings.overlays_drawn_by() == "browser"
+
+
 def test_recording_limit_default_and_environment(monkeypatch):
     assert settings.max_recording_seconds() == 600
     monkeypatch.setenv("EMOTION_MAX_RECORDING_MINUTES", "0.5")
@@ -157,6 +166,7 @@ def test_recording_limit_default_and_environment(monkeypatch):
     ("EMOTION_REUSE_BELOW", "-1", "reuse_below .* must be a number of gray levels from 0 to 50 .*; got '-1'"),
     ("EMOTION_REUSE_BELOW", "nan", "reuse_below"),
     ("EMOTION_REUSE_BELOW", "lots", "reuse_below"),
+    ("EMOTION_LIVE_OVERLAYS", "client", r"\[live\] overlays .* must be \"server\" or \"browser\"; got 'client'"),
 ])
 def test_bad_detector_settings_stop_the_app(monkeypatch, name, value, fragment):
     monkeypatch.setenv(name, value)
