@@ -3,50 +3,25 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from browser_harness import (browser_available, face_frame, free_port, launch_browser, read_stats, start_live_video,
-                           stop_process, streamlit_server, write_y4m)
+from browser_harness import browser_available, face_frame, launch_browser, read_stats, start_live_video, streamlit_server, write_y4m
+from turn_server import TURNSERVER, coturn, relay_only_env
 
 pytestmark = [
     pytest.mark.skipif(browser_available() is not None, reason=str(browser_available())),
-    pytest.mark.skipif(shutil.which("turnserver") is None, reason="coturn not installed (apt-get install coturn)"),
+    pytest.mark.skipif(TURNSERVER is None, reason="coturn not installed (apt-get install coturn)"),
 ]
 
 
-@contextmanager
-def coturn(tmp: Path, secret: str):
-    """turnserver on 127.0.0.1 with the TURN REST API secret; yields (port, log path)."""
-    port, log = free_port(), tmp / "turnserver.log"
-    proc = subprocess.Popen(
-        ["turnserver", "-n", "--listening-ip=127.0.0.1", f"--listening-port={port}", "--relay-ip=127.0.0.1",
-         "--allow-loopback-peers", "--use-auth-secret", f"--static-auth-secret={secret}", "--realm=emotion.test",
-         "--no-tls", "--no-dtls", "--no-cli", "--fingerprint", "--min-port=49200", "--max-port=49300",
-         f"--log-file={log}", "--simple-log", "--verbose", f"--pidfile={tmp / 'turnserver.pid'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 20
-        while not (log.exists() and "listener opened" in log.read_text(errors="replace")):
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"turnserver did not start: {log.read_text(errors='replace')[-2000:] if log.exists() else ''}")
-            time.sleep(0.2)
-        yield port, log
-    finally:
-        stop_process(proc, 10)
-
-
-def _server_env(tiny_data, trained_run, tmp: Path, turn_port: int, app_secret: str) -> dict[str, str]:
+def server_env(tiny_data, trained_run, tmp: Path, turn_port: int, app_secret: str) -> dict[str, str]:
     return {"EMOTION_MODEL_DIR": str(trained_run), "EMOTION_DATA_ROOTS": str(tiny_data.parent),
             "EMOTION_RUNS_DIR": str(tmp / "runs"), "EMOTION_CACHE_DIR": str(tmp / "cache"),
-            "EMOTION_ICE_SERVERS": "[]",
-            "EMOTION_ICE_TRANSPORT_POLICY": "relay", "EMOTION_TURN_SECRET": app_secret,
-            "EMOTION_TURN_URLS": f"turn:127.0.0.1:{turn_port}", "TF_CPP_MIN_LOG_LEVEL": "3"}
+            "TF_CPP_MIN_LOG_LEVEL": "3", **relay_only_env(turn_port, app_secret)}
 
 
 @contextmanager
@@ -57,7 +32,7 @@ def live_page_behind_coturn(tiny_data, trained_run, tmp: Path, turn_secret: str,
 
     y4m = write_y4m(tmp / "face.y4m", face_frame(640, 480), gray=True)
     with coturn(tmp, turn_secret) as (port, turn_log), \
-            streamlit_server(_server_env(tiny_data, trained_run, tmp, port, app_secret),
+            streamlit_server(server_env(tiny_data, trained_run, tmp, port, app_secret),
                              log_path=tmp / "streamlit.log", stats_file=tmp / "live_stats.json") as (url, _proc), \
             sync_playwright() as p:
         browser = launch_browser(p, y4m)

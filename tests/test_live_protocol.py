@@ -11,6 +11,7 @@ import pytest
 
 from browser_harness import face_frame, read_stats, streamlit_server
 from polling import wait_until
+from turn_server import TURNSERVER, coturn, relay_only_env
 from webrtc_client import LivePageClient, vp8_clip
 
 LABELS = {"angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"}
@@ -68,3 +69,18 @@ def test_a_python_visitor_gets_the_annotated_video_back(server, clip):
     assert read_stats(server["stats"]).get("frames_with_faces", 0) >= frames_before + 5
     assert client.messages == []  # no data channel in this mode
     assert wait_until(lambda: read_stats(server["stats"]).get("sessions") == 0, 30), "Stop left the session on"
+
+
+@pytest.mark.skipif(TURNSERVER is None, reason="coturn not installed (apt-get install coturn)")
+def test_browser_drawn_overlays_work_through_a_turn_relay_only(trained_run, clip, tmp_path):
+    """A relay-only server (remote colleagues behind strict firewalls): the visitor takes the page's TURN
+    credentials and policy, the server's overlay peer relays too; the faces still come back."""
+    env = {"EMOTION_MODEL_DIR": str(trained_run), "EMOTION_RUNS_DIR": str(tmp_path / "runs"),
+           "EMOTION_CACHE_DIR": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with coturn(tmp_path, "north-wind") as (port, turn_log), \
+            streamlit_server({**env, **relay_only_env(port, "north-wind")}, log_path=tmp_path / "streamlit.log") as (url, _):
+        client = asyncio.run(visit(url, clip, "browser", lambda c: sum(bool(m["faces"]) for m in c.messages) >= 3))
+        log = turn_log.read_text(errors="replace")
+    assert sum(bool(m["faces"]) for m in client.messages) >= 3, "no faces came back through the relay"
+    assert log.count("ALLOCATE processed, success") >= 2, log[-3000:]  # the visitor's and the server's relay
+    assert "CHANNEL_BIND processed, success" in log  # a peer's address let through (aioice binds a channel)

@@ -135,6 +135,8 @@ class LivePageClient:
         from aiortc import RTCPeerConnection, RTCSessionDescription
         from streamlit_client import component_args
 
+        from dashboard.overlay_peer import aiortc_configuration
+
         await self.session.__aenter__()
         s = self.session
         found = await s.wait_for(lambda s: s.widget("radio", "Overlays drawn by")
@@ -144,8 +146,10 @@ class LivePageClient:
             return False
         if self.drawn_by == "browser":
             await s.set_value(found.id, string_value=found.options[1])
-        self._component_id = (await s.wait_for(lambda s: self._component(), timeout)).id
-        self.pc = RTCPeerConnection()
+        component = await s.wait_for(lambda s: self._component(), timeout)
+        self._component_id = component.id
+        # the STUN / TURN servers and policy the page gives the browser (relay-only pages: relay only)
+        self.pc = RTCPeerConnection(aiortc_configuration(component_args(component).get("rtc_configuration") or {}))
         if self.drawn_by == "browser":
             channel = self.pc.createDataChannel("faces", ordered=False, maxRetransmits=0)
             channel.on("message", self._on_message)
