@@ -83,6 +83,7 @@ def test_live_page_can_leave_the_overlays_to_the_browser(server):
     from playwright.sync_api import sync_playwright
 
     y4m = write_y4m(server["tmp"] / "face_overlay.y4m", face_frame(640, 480), gray=True)  # colour = overlay
+    before = read_stats(server["stats"]).get("frames_with_faces", 0)  # an earlier test's frames
     with sync_playwright() as p:
         browser = launch_browser(p, y4m)
         try:
@@ -97,7 +98,8 @@ def test_live_page_can_leave_the_overlays_to_the_browser(server):
             page.wait_for_function("() => [...document.querySelectorAll('iframe')].some(f => f.title.includes("
                                    "'live_overlay') && +f.contentDocument.body.dataset.received >= 5)", timeout=60_000)
             assert page.locator('iframe[title^="streamlit_webrtc"]').count() == 0  # no video comes back
-            stats = _wait_for_stats(server["stats"], lambda s: s.get("frames_with_faces", 0) >= 5)
+            stats = _wait_for_stats(server["stats"], lambda s: s.get("frames_with_faces", 0) >= before + 5
+                                    and s.get("sessions", 0) >= 1)  # this session's own frames, while it streams
             assert stats["sessions"] >= 1 and len(stats["last_labels"]) == 1, stats  # an earlier test's may linger
             page.get_by_text("FPS").first.wait_for(timeout=30_000)  # the page's stats follow the peer
             assert _saturated_pixels(component.locator("#stage").screenshot()) > 200, "no overlay drawn"

@@ -46,7 +46,9 @@ def test_faces_come_back_over_the_data_channel_and_no_video_goes_back(pipeline, 
     senders = [t.sender for t in peer.pc.getTransceivers() if t.sender.track is not None]
     assert not senders, "the server sent a track back"
     snap = processor.snapshot()
-    assert snap["frames"] == peer.messages_sent and snap["faces"] == 1
+    # every analysed frame was sent, but for one still being analysed when the client hung up
+    assert peer.messages_sent <= snap["frames"] <= peer.messages_sent + 1 and snap["faces"] == 1
+    assert len(messages) <= peer.messages_sent
     assert wait_until(lambda: peer.closed, 10), "the browser hung up but the peer stayed open"
     assert stats.active_sessions() == 0
 
