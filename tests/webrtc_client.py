@@ -144,8 +144,7 @@ class LivePageClient:
         if isinstance(found, str):
             self.busy = found
             return False
-        if self.drawn_by == "browser":
-            await s.set_value(found.id, string_value=found.options[1])
+        await s.set_value(found.id, string_value=found.options[self.drawn_by == "browser"])  # whatever the default
         component = await s.wait_for(lambda s: self._component(), timeout)
         self._component_id = component.id
         # the STUN / TURN servers and policy the page gives the browser (relay-only pages: relay only)
