@@ -14,7 +14,9 @@ both processes' sessions); server CPU, memory and frames are the two processes' 
 With --clients python the visitors are Python clients instead (tests/webrtc_client.py LivePageClient): they
 speak Streamlit's websocket protocol and the video component's signalling as the page does and send a
 pre-encoded VP8 clip of the same camera, so the browsers' own work (camera, encoder, page) is off this
-machine, as with colleagues on their own computers; what reaches the server is the same.
+machine, as with colleagues on their own computers; what reaches the server is the same. Browser-drawn,
+the latency column adds how far the boxes trail the picture (a frame leaving the visitor to its faces
+arriving back).
 
 A stage profiler runs inside the server (`dashboard/stage_profile.py`): the second
 table gives the server's CPU milliseconds per processed frame in each stage
@@ -275,6 +277,8 @@ def run_python_round(url: str, clip: list[bytes], n: int, seconds: float, server
         t1 = time.monotonic()
         fps = [f"{c.rate(t0, t1):.1f}" for c in started]
         latency = [c.session.metric("Latency (median)") or "n/a" for c in started]
+        if drawn_by == "browser":  # how old the picture is that the boxes belong to, when they arrive
+            latency = [f"{lat} (boxes {1000 * c.box_lag(t0, t1):.0f} ms)" for lat, c in zip(latency, started)]
         for client in clients:
             try:
                 await client.stop()

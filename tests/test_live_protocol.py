@@ -59,6 +59,7 @@ def test_a_python_visitor_gets_the_faces_over_the_data_channel(server, clip):
     x, y, w, h = face["box"]
     assert 200 < x + w / 2 < 440 and w > 40  # the face is in the middle of the picture
     assert client.session.metric("FPS") is not None  # the page's stats fragment reran on its own, as in a browser
+    assert 0 < client.box_lag() < 1.0  # the boxes belong to a frame sent moments before
     assert wait_until(lambda: read_stats(server["stats"]).get("sessions") == 0, 30), "Stop left the session on"
 
 

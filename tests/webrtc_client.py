@@ -92,9 +92,11 @@ def clip_track(clip: list[bytes], fps: float = 15.0):
             super().__init__()
             self.count = 0
             self.start = time.monotonic()
+            self.sent: list[float] = []  # monotonic time each frame left
 
         async def recv(self):
             await asyncio.sleep(max(0.0, self.start + self.count / fps - time.monotonic()))
+            self.sent.append(time.monotonic())
             packet = av.Packet(clip[self.count % len(clip)])
             packet.pts, packet.time_base = self.count, fractions.Fraction(1, int(fps))
             self.count += 1
@@ -121,6 +123,8 @@ class LivePageClient:
         self.clip, self.fps, self.drawn_by = clip, fps, drawn_by
         self.arrivals: list[float] = []  # monotonic times
         self.messages: list[dict] = []  # the faces messages (browser-drawn)
+        self.box_lags: list[tuple[float, float]] = []  # (arrival, s since its frame left) of faces messages
+        self.track = None
         self.busy: str | None = None  # the page's message when admission control refused this visitor
         self.pc = None
         self._component_id = ""
@@ -149,12 +153,13 @@ class LivePageClient:
         self._component_id = component.id
         # the STUN / TURN servers and policy the page gives the browser (relay-only pages: relay only)
         self.pc = RTCPeerConnection(aiortc_configuration(component_args(component).get("rtc_configuration") or {}))
+        self.track = clip_track(self.clip, self.fps)
         if self.drawn_by == "browser":
             channel = self.pc.createDataChannel("faces", ordered=False, maxRetransmits=0)
             channel.on("message", self._on_message)
-            self.pc.addTransceiver(clip_track(self.clip, self.fps), direction="sendonly")
+            self.pc.addTransceiver(self.track, direction="sendonly")
         else:
-            self.pc.addTransceiver(clip_track(self.clip, self.fps), direction="sendrecv")
+            self.pc.addTransceiver(self.track, direction="sendrecv")
             self.pc.on("track", lambda track: self._tasks.append(asyncio.create_task(self._watch(track))))
         await self.pc.setLocalDescription(await self.pc.createOffer())
         offer = {"type": self.pc.localDescription.type, "sdp": self.pc.localDescription.sdp}
@@ -173,8 +178,13 @@ class LivePageClient:
         return True
 
     def _on_message(self, text: str) -> None:
-        self.arrivals.append(time.monotonic())
-        self.messages.append(json.loads(text))
+        now = time.monotonic()
+        message = json.loads(text)
+        self.arrivals.append(now)
+        self.messages.append(message)
+        # message["frame"]: the server's count of frames received, the Nth frame sent (loopback loses none)
+        if 0 < message["frame"] <= len(self.track.sent):
+            self.box_lags.append((now, now - self.track.sent[message["frame"] - 1]))
 
     async def _watch(self, track) -> None:
         """Take every annotated frame the server sends (decoded, as a browser shows it)."""
@@ -186,6 +196,12 @@ class LivePageClient:
                 self.arrivals.append(time.monotonic())
         except MediaStreamError:
             pass
+
+    def box_lag(self, since: float = 0.0, until: float = float("inf")) -> float:
+        """Median seconds from a frame leaving this visitor to its faces arriving back (browser-drawn: how
+        far the boxes trail the live picture, less the browser's own camera and encoder time); nan if none."""
+        lags = [lag for t, lag in self.box_lags if since <= t < until]
+        return float(np.median(lags)) if lags else float("nan")
 
     def rate(self, since: float, until: float) -> float:
         """Frames (annotated frames or faces messages) a second this visitor got between two monotonic times."""
