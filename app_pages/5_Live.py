@@ -45,9 +45,9 @@ if admission.capacity is not None:
 
 BROWSER_DRAWS = "This browser (lighter for the server)"
 drawn_by = st.radio("Overlays drawn by", ["The server (annotated video back)", BROWSER_DRAWS], horizontal=True,
-                    index=settings.OVERLAYS.index(settings.overlays_drawn_by()), key="live_drawn_by", help="Drawn by this browser, the server sends back only the boxes and "
-                    "labels and your own camera is shown: no video is encoded for you, so the server holds "
-                    "more colleagues.")
+                    index=settings.OVERLAYS.index(settings.overlays_drawn_by()), key="live_drawn_by",
+                    help="Drawn by this browser, the server sends back only the boxes and labels and your own "
+                    "camera is shown: no video is encoded for you, so the server holds more colleagues.")
 if drawn_by == BROWSER_DRAWS:
     browser_overlay(processor, rtc_configuration, settings.video_constraints())
 

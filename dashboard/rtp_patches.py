@@ -39,7 +39,12 @@ def decode_video_frames_on_marker() -> bool:
     except ImportError:
         return False
     original = getattr(JitterBuffer, "_remove_frame", None)
-    if original is None or not all(hasattr(JitterBuffer, name) for name in ("remove", "capacity")):
+    try:
+        probe = JitterBuffer(capacity=2, is_video=True)
+    except TypeError:
+        return False
+    if original is None or not all(hasattr(probe, name) for name in
+                                   ("remove", "capacity", "_is_video", "_origin", "_packets", "_capacity")):
         return False
     if getattr(original, "patched", False):
         return True
