@@ -84,23 +84,22 @@ class StreamlitSession:
     # What the page shows --------------------------------------------------------------------------------------
     def widget(self, kind: str, label: str):
         """The newest element of `kind` (e.g. "radio", "button") with `label`, or None."""
-        for element in reversed(list(self.elements.values())):
-            if element.WhichOneof("type") == kind and getattr(element, kind).label == label:
-                return getattr(element, kind)
-        return None
+        return self._newest(kind, lambda widget: widget.label == label)
 
     def component(self, name_part: str):
         """The newest custom component whose name contains `name_part`, or None; its args: json.loads(.json_args)."""
-        for element in reversed(list(self.elements.values())):
-            if element.WhichOneof("type") == "component_instance" and name_part in element.component_instance.component_name:
-                return element.component_instance
-        return None
+        return self._newest("component_instance", lambda component: name_part in component.component_name)
 
     def metric(self, label: str) -> str | None:
         """The value shown by the metric `label` (e.g. "FPS"), or None."""
+        metric = self._newest("metric", lambda metric: metric.label == label)
+        return metric.body if metric is not None else None
+
+    def _newest(self, kind: str, match: Callable[[Any], bool]):
+        """The newest element of `kind` (its proto, e.g. Radio) for which `match` holds, or None."""
         for element in reversed(list(self.elements.values())):
-            if element.WhichOneof("type") == "metric" and element.metric.label == label:
-                return element.metric.body
+            if element.WhichOneof("type") == kind and match(getattr(element, kind)):
+                return getattr(element, kind)
         return None
 
     def texts(self) -> list[str]:

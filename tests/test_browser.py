@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import cv2
@@ -49,14 +47,7 @@ def test_live_page_annotates_fake_camera(server):
             context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 1400})
             page = context.new_page()
             start_live_video(page, server["url"])
-            deadline = time.time() + 120
-            stats = {}
-            while time.time() < deadline:
-                if server["stats"].exists():
-                    stats = json.loads(server["stats"].read_text())
-                    if stats.get("frames_with_faces", 0) >= 5:
-                        break
-                time.sleep(1)
+            stats = _wait_for_stats(server["stats"], lambda s: s.get("frames_with_faces", 0) >= 5)
             assert stats.get("frames_with_faces", 0) >= 5, f"server annotated too few frames: {stats}"
             assert len(stats["last_labels"]) == 1
             video = page.frame_locator('iframe[title^="streamlit_webrtc"]').locator("video")

@@ -18,7 +18,7 @@ pytestmark = [
 ]
 
 
-def server_env(tiny_data, trained_run, tmp: Path, turn_port: int, app_secret: str) -> dict[str, str]:
+def _server_env(tiny_data, trained_run, tmp: Path, turn_port: int, app_secret: str) -> dict[str, str]:
     return {"EMOTION_MODEL_DIR": str(trained_run), "EMOTION_DATA_ROOTS": str(tiny_data.parent),
             "EMOTION_RUNS_DIR": str(tmp / "runs"), "EMOTION_CACHE_DIR": str(tmp / "cache"),
             "TF_CPP_MIN_LOG_LEVEL": "3", **relay_only_env(turn_port, app_secret)}
@@ -32,7 +32,7 @@ def live_page_behind_coturn(tiny_data, trained_run, tmp: Path, turn_secret: str,
 
     y4m = write_y4m(tmp / "face.y4m", face_frame(640, 480), gray=True)
     with coturn(tmp, turn_secret) as (port, turn_log), \
-            streamlit_server(server_env(tiny_data, trained_run, tmp, port, app_secret),
+            streamlit_server(_server_env(tiny_data, trained_run, tmp, port, app_secret),
                              log_path=tmp / "streamlit.log", stats_file=tmp / "live_stats.json") as (url, _proc), \
             sync_playwright() as p:
         browser = launch_browser(p, y4m)

@@ -34,6 +34,11 @@ def clip():
     return vp8_clip([np.clip(frame + n, 0, 255).astype(np.uint8) for n in noise])
 
 
+def faces_seen(client: LivePageClient) -> int:
+    """Faces messages (browser-drawn) that held at least one face."""
+    return sum(bool(m["faces"]) for m in client.messages)
+
+
 async def visit(url: str, clip: list[bytes], drawn_by: str, until) -> LivePageClient:
     """Start a visitor, wait (at most 90 s) until `until(client)`, press Stop; the client for its record."""
     client = LivePageClient(url, clip, drawn_by)
@@ -50,7 +55,7 @@ async def visit(url: str, clip: list[bytes], drawn_by: str, until) -> LivePageCl
 
 def test_a_python_visitor_gets_the_faces_over_the_data_channel(server, clip):
     client = asyncio.run(visit(server["url"], clip, "browser",
-                               lambda c: sum(bool(m["faces"]) for m in c.messages) >= 5 and c.session.metric("FPS")))
+                               lambda c: faces_seen(c) >= 5 and c.session.metric("FPS")))
     with_faces = [m for m in client.messages if m["faces"]]
     assert len(with_faces) >= 5, client.messages[-3:]
     face = with_faces[-1]["faces"][0]
@@ -80,8 +85,8 @@ def test_browser_drawn_overlays_work_through_a_turn_relay_only(trained_run, clip
            "EMOTION_CACHE_DIR": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     with coturn(tmp_path, "north-wind") as (port, turn_log), \
             streamlit_server({**env, **relay_only_env(port, "north-wind")}, log_path=tmp_path / "streamlit.log") as (url, _):
-        client = asyncio.run(visit(url, clip, "browser", lambda c: sum(bool(m["faces"]) for m in c.messages) >= 3))
+        client = asyncio.run(visit(url, clip, "browser", lambda c: faces_seen(c) >= 3))
         log = turn_log.read_text(errors="replace")
-    assert sum(bool(m["faces"]) for m in client.messages) >= 3, "no faces came back through the relay"
+    assert faces_seen(client) >= 3, "no faces came back through the relay"
     assert log.count("ALLOCATE processed, success") >= 2, log[-3000:]  # the visitor's and the server's relay
     assert "CHANNEL_BIND processed, success" in log  # a peer's address let through (aioice binds a channel)

@@ -38,6 +38,14 @@ def face_track(frame: np.ndarray, fps: float = 15.0, noise: float = 0.0):
     return FaceTrack()
 
 
+def faces_channel(pc, on_text: Callable[[str], None]):
+    """The data channel the overlay component opens on `pc` ("faces", unordered, no retransmits), its messages
+    (JSON text) handed to `on_text`."""
+    channel = pc.createDataChannel("faces", ordered=False, maxRetransmits=0)
+    channel.on("message", on_text)
+    return channel
+
+
 async def stream_to(answer: Callable[[dict], dict], frame: np.ndarray, seconds: float, fps: float = 15.0,
                     noise: float = 0.0, with_channel: bool = True) -> list[dict]:
     """Offer a video of `frame` (and a data channel) to `answer` (called in a worker thread: it may block),
@@ -47,8 +55,7 @@ async def stream_to(answer: Callable[[dict], dict], frame: np.ndarray, seconds: 
     pc = RTCPeerConnection()
     messages: list[dict] = []
     if with_channel:
-        channel = pc.createDataChannel("faces", ordered=False, maxRetransmits=0)
-        channel.on("message", lambda text: messages.append(json.loads(text)))
+        faces_channel(pc, lambda text: messages.append(json.loads(text)))
     pc.addTransceiver(face_track(frame, fps, noise), direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())
     offer = {"type": pc.localDescription.type, "sdp": pc.localDescription.sdp}
@@ -155,8 +162,7 @@ class LivePageClient:
         self.pc = RTCPeerConnection(aiortc_configuration(component_args(component).get("rtc_configuration") or {}))
         self.track = clip_track(self.clip, self.fps)
         if self.drawn_by == "browser":
-            channel = self.pc.createDataChannel("faces", ordered=False, maxRetransmits=0)
-            channel.on("message", self._on_message)
+            faces_channel(self.pc, self._on_message)
             self.pc.addTransceiver(self.track, direction="sendonly")
         else:
             self.pc.addTransceiver(self.track, direction="sendrecv")
