@@ -144,6 +144,7 @@ class LiveProcessor:
         self._last_results: list[dict] = []
         self.recording: Recording | None = None  # the latest recording, running or stopped
         self._last_out = None  # the last annotated av.VideoFrame, shown again while over the fair share
+        self._video = 0  # counts the videos ended (close): a frame begun in an ended video is not counted
 
     def process_bgr(self, image: np.ndarray) -> np.ndarray:
         """Annotate one BGR frame and record the results (thread-safe)."""
@@ -159,7 +160,7 @@ class LiveProcessor:
         record: a running recording gets the frame annotated (the browser draws its own overlays)."""
         timings = Timings()
         with self._lock:
-            tracker, detect = self.tracker, self._frames % self.detect_every == 0
+            tracker, detect, video = self.tracker, self._frames % self.detect_every == 0, self._video
         results = self.pipeline.process(image, "bgr", tracker=tracker, timings=timings, detect=detect,
                                         max_views=SERVER_STATS.fair.views)  # fewer TTA views on a busy server
         recording = self._running_recording() if record else None
@@ -175,7 +176,8 @@ class LiveProcessor:
             if results:
                 main = max(results, key=lambda r: r.box[2] * r.box[3])
                 self._history.append({e: float(p) for e, p in zip(EMOTIONS, main.probabilities)})
-        SERVER_STATS.record(id(self), len(results), [r.label for r in results], timings.total_ms)
+            if video == self._video:  # under the lock: close() cannot slip in between
+                SERVER_STATS.record(id(self), len(results), [r.label for r in results], timings.total_ms)
         return results
 
     def _running_recording(self) -> Recording | None:
@@ -218,7 +220,10 @@ class LiveProcessor:
         return self.recording
 
     def close(self) -> None:
-        """The video ended: leave the server's active set; a recording stops with it."""
-        SERVER_STATS.forget(id(self))
+        """The video ended: leave the server's active set (a frame still being analysed does not bring the
+        session back; the next video does); a recording stops with it."""
+        with self._lock:
+            self._video += 1
+            SERVER_STATS.forget(id(self))
         if self.recording is not None:
             self.recording.stop(timeout=0)  # the writer thread finishes the file on its own

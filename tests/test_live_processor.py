@@ -162,3 +162,30 @@ def test_frames_go_to_the_encoder_in_its_own_format_and_come_back_alike():
     odd = live.bgr_to_frame(image[:479, :639])
     assert (odd.format.name, odd.width, odd.height) == ("bgr24", 639, 479)
     assert live.frame_to_bgr(odd).shape == (479, 639, 3)
+
+
+def test_a_frame_still_in_analysis_when_the_video_ends_does_not_bring_the_session_back(pipeline, monkeypatch):
+    """The video ends (close) while a frame is being analysed: that frame must not mark the session active
+    again, or admission control counts a visitor who left. The next video of the same processor counts."""
+    stats = live.ServerStats()
+    monkeypatch.setattr(live, "SERVER_STATS", stats)
+    processor = live.LiveProcessor(pipeline)
+    started, release = threading.Event(), threading.Event()
+    process = pipeline.process
+
+    def held_process(*args, **kwargs):
+        started.set()
+        release.wait(10)
+        return process(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "process", held_process)
+    worker = threading.Thread(target=processor.analyse_bgr, args=(face_frame(320, 240),))
+    worker.start()
+    assert started.wait(10)
+    processor.close()
+    release.set()
+    worker.join(10)
+    assert processor.snapshot()["frames"] == 1  # the page's own counters still show the frame
+    assert stats.active_sessions() == 0, "a frame of the ended video made the session active again"
+    processor.analyse_bgr(face_frame(320, 240))  # Start again: the new video counts
+    assert stats.active_sessions() == 1
