@@ -145,7 +145,7 @@ class OverlayPeer:
         try:
             message = await self.loop.run_in_executor(_analysers, self._message_for, frame)
             channel = self.channel
-            if channel is not None and channel.readyState == "open":
+            if message is not None and channel is not None and channel.readyState == "open":
                 channel.send(message)
                 self.messages_sent += 1
         except Exception:  # one bad frame must not end the session
@@ -153,7 +153,9 @@ class OverlayPeer:
         finally:
             self._busy = False
 
-    def _message_for(self, frame) -> str:
+    def _message_for(self, frame) -> str | None:
+        if self.closed:  # the browser left while this frame waited for an analyser: it counts for nobody
+            return None
         image = frame_to_bgr(frame)
         results = self.processor.analyse_bgr(image)
         return overlay_message(results, image.shape[1], image.shape[0], self.frames_in)

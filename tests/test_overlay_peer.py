@@ -30,6 +30,12 @@ def stats(monkeypatch):
     return stats
 
 
+def hung_up(peer: overlay_peer.OverlayPeer) -> bool:
+    """The client hung up and the peer noticed, with no frame left in analysis: nothing of this test can
+    reach the next test's counters."""
+    return wait_until(lambda: peer.closed and not peer._busy, 10)
+
+
 def test_faces_come_back_over_the_data_channel_and_no_video_goes_back(pipeline, stats):
     processor = live.LiveProcessor(pipeline)
     peer = overlay_peer.OverlayPeer(processor, {"iceServers": [], "iceTransportPolicy": "all"})
@@ -49,7 +55,7 @@ def test_faces_come_back_over_the_data_channel_and_no_video_goes_back(pipeline, 
     # every analysed frame was sent, but for one still being analysed when the client hung up
     assert peer.messages_sent <= snap["frames"] <= peer.messages_sent + 1 and snap["faces"] == 1
     assert len(messages) <= peer.messages_sent
-    assert wait_until(lambda: peer.closed, 10), "the browser hung up but the peer stayed open"
+    assert hung_up(peer), "the browser hung up but the peer stayed open"
     assert stats.active_sessions() == 0
 
 
@@ -59,6 +65,7 @@ def test_a_running_recording_gets_annotated_frames(pipeline, stats, tmp_path):
     peer = overlay_peer.OverlayPeer(processor, {"iceServers": []})
     asyncio.run(stream_to(peer.answer, face_frame(320, 240), seconds=3))
     processor.stop_recording()
+    assert hung_up(peer)
     assert recording.frames >= 3 and recording.error is None and recording.has_video
     assert len(recording.csv().splitlines()) == 1 + recording.frames  # a header, then one face a frame
 
@@ -76,6 +83,7 @@ def test_a_slow_server_skips_frames_instead_of_queueing_them(pipeline, stats, mo
     messages = asyncio.run(stream_to(peer.answer, face_frame(320, 240), seconds=3))
     assert peer.frames_skipped > peer.messages_sent > 0
     assert len(messages) <= 3 / 0.3 + 1
+    assert hung_up(peer)
 
 
 @pytest.mark.parametrize("offer, reason", [
@@ -117,3 +125,16 @@ def test_the_message_is_what_the_page_draws():
                        "faces": [{"box": [1, 2, 30, 40], "label": "happy", "probability": 0.7,
                                   "color": message["faces"][0]["color"]}]}
     assert len(message["faces"][0]["color"]) == 7
+
+
+def test_a_frame_that_waited_for_an_analyser_after_the_browser_left_is_not_analysed(pipeline, stats):
+    """Under load frames queue for the shared analysers: one whose browser left meanwhile counts for nobody
+    (analysed, it would mark the session active again for admission control)."""
+    import av
+
+    processor = live.LiveProcessor(pipeline)
+    peer = overlay_peer.OverlayPeer(processor, {"iceServers": []})
+    peer.close()
+    frame = av.VideoFrame.from_ndarray(face_frame(320, 240), format="bgr24")
+    assert peer._message_for(frame) is None
+    assert processor.snapshot()["frames"] == 0 and stats.active_sessions() == 0
