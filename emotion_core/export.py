@@ -54,14 +54,18 @@ def export_tflite(model, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def saved_model_to_tflite(saved_model: str | os.PathLike, path: str | os.PathLike) -> Path:
+def saved_model_to_tflite(saved_model: str | os.PathLike, path: str | os.PathLike, int8_weights: bool = False) -> Path:
     """Convert an exported SavedModel to TFLite with the converter settings `model.export(format="litert")`
-    uses; it writes and converts a SavedModel of its own, so from one already written this takes half the time."""
+    uses; it writes and converts a SavedModel of its own, so from one already written this takes half the time.
+    int8_weights: dynamic-range quantization (weights stored as int8, computed in float32): about a quarter of
+    the size; check the accuracy on validation data before serving it."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
     converter.experimental_enable_resource_variables = True
+    if int8_weights:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: weights only
     atomic.write_bytes(path, converter.convert())
     return Path(path)
 
@@ -82,9 +86,10 @@ def float32_copy(model):
     return copy
 
 
-def export_all(model, directory: str | os.PathLike) -> dict[str, Path]:
-    """model.keras, saved_model/ and model.tflite in `directory`, all float32; on a backend other than
-    TensorFlow only model.keras (export the others later on TensorFlow: `python -m emotion_core export`)."""
+def export_all(model, directory: str | os.PathLike, int8_weights: bool = False) -> dict[str, Path]:
+    """model.keras, saved_model/ and model.tflite in `directory`, all float32 (the TFLite file's weights int8
+    with `int8_weights`); on a backend other than TensorFlow only model.keras (export the others later on
+    TensorFlow: `python -m emotion_core export`)."""
     import keras
 
     from emotion_core.runs import RunDir
@@ -94,8 +99,18 @@ def export_all(model, directory: str | os.PathLike) -> dict[str, Path]:
     paths = {"keras": save_keras(model, files.keras_model)}
     if keras.backend.backend() == "tensorflow":
         paths["saved_model"] = export_saved_model(model, files.saved_model)
-        paths["tflite"] = saved_model_to_tflite(paths["saved_model"], files.tflite_model)
+        paths["tflite"] = saved_model_to_tflite(paths["saved_model"], files.tflite_model, int8_weights)
     return paths
+
+
+def tflite_weights(path: str | os.PathLike) -> str:
+    """"int8" when the TFLite file's convolution and dense weights are stored as int8 (dynamic-range
+    quantization), else "float32"."""
+    from emotion_core.inference import make_interpreter
+
+    interpreter = make_interpreter(Path(path), num_threads=1)
+    kinds = {detail["dtype"].__name__ for detail in interpreter.get_tensor_details()}
+    return "int8" if "int8" in kinds else "float32"
 
 
 def load_keras_model(path: str | os.PathLike, compile: bool = False):

@@ -84,6 +84,8 @@ def latency_per_face(model_dir: Path, repeats: int = 200) -> dict:
 
 
 CARD_TEMPLATE = Path(__file__).with_name("model_card.md")
+WEIGHTS_TEXT = {"float32": "float32 weights",
+                "int8": "weights stored as int8, computed in float32: `export --int8-weights`"}
 
 
 def detection_ms(repeats: int = 30) -> tuple[str, float]:
@@ -116,6 +118,8 @@ def card_values(out: Path, config: dict, metrics: dict, rows: list[dict], latenc
         params = f"{load_keras_model(RunDir(out).keras_model).count_params():,}"
     except Exception:  # noqa: BLE001 - the card still gets written
         params = "(model.keras unreadable)"
+    from emotion_core.export import tflite_weights
+
     selection = RunDir(out).model_selection  # written by whoever chose the model: what won, what was tried
     train_counts = counts["train"]
     rarest = min(train_counts, key=train_counts.get)
@@ -145,6 +149,7 @@ def card_values(out: Path, config: dict, metrics: dict, rows: list[dict], latenc
         "cores": str(os.cpu_count()), "one_face": f"{latency[1][0]:.2f} / {latency[1][1]:.2f} ms",
         "four_faces": f"{latency[4][0]:.2f} / {latency[4][1]:.2f} ms", "detector": detection[0],
         "detect_ms": f"{detection[1]:.1f}", "source": source.name,
+        "tflite_weights": WEIGHTS_TEXT[tflite_weights(RunDir(out).tflite_model)],
         "selection": selection.read_text().strip() if selection.is_file() else
         "Not recorded: write what was compared on the validation hold-out in MODEL_SELECTION.md and package again.",
     }

@@ -37,6 +37,7 @@ def test_card_numbers_come_from_the_run_and_its_data(package_model, trained_run,
     package_model.write_card(out, values)
     card = (out / "MODEL_CARD.md").read_text()
     assert "$" not in card.replace("$ ", "")  # every placeholder filled
+    assert "`model.tflite` (served; float32 weights)" in card  # read from the file
     assert f"{sum(counts['train'].values()):,} training images" in card
     assert f"the {sum(counts['test'].values()):,} images of its test split" in card
     rarest = min(counts["train"], key=counts["train"].get)

@@ -75,6 +75,22 @@ def test_cli_export_to_other_folder(trained_run, tmp_path, capsys):
     assert {p.name for p in (tmp_path / "exp").iterdir()} >= {"model.keras", "model.tflite", "saved_model"}
 
 
+def test_cli_export_with_int8_weights_is_smaller_and_answers_alike(trained_run, tiny_data, cache_dir, tmp_path,
+                                                                   capsys):
+    from emotion_core.data import load_split
+    from emotion_core.export import tflite_weights
+    from emotion_core.inference import Classifier
+
+    assert main(["export", "--run", str(trained_run), "--out", str(tmp_path / "int8"), "--int8-weights"]) == 0
+    float_file, int8_file = trained_run / "model.tflite", tmp_path / "int8" / "model.tflite"
+    assert (tflite_weights(float_file), tflite_weights(int8_file)) == ("float32", "int8")
+    assert int8_file.stat().st_size < 0.4 * float_file.stat().st_size
+    images = load_split(tiny_data, "test", 48, cache_dir).images.astype("float32")[..., None]
+    exact = Classifier.from_tflite(float_file).predict(images)
+    quantized = Classifier.from_tflite(int8_file).predict(images)
+    assert np.abs(quantized - exact).max() < 0.05, np.abs(quantized - exact).max()
+
+
 def test_cli_prepare_summary(tiny_data, capsys, tmp_path):
     assert main(["prepare", "--data", str(tiny_data), "--cache-dir", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
