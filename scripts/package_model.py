@@ -1,6 +1,7 @@
 """Copy a finished run into models/default (the served model) and write its model card.
 
-    .venv/bin/python scripts/package_model.py runs/<id> [--out models/default] [--data DATA]
+    .venv/bin/python scripts/package_model.py runs/<id> [--out models/default] [--flip-tta] [--zoom-tta F]
+        [--int8-weights]
 
 Writes model.tflite, model.keras, config.json, metrics (csv + test json), the
 confusion matrix (JSON and a plotly PNG), per-image test predictions and
@@ -49,9 +50,10 @@ def tta_text(serving: dict) -> str:
     return "no test-time augmentation"
 
 
-def package_flags(serving: dict) -> str:
+def package_flags(serving: dict, weights: str = "float32") -> str:
     flags = " --flip-tta" if serving.get("flip_tta") else ""
-    return flags + (f" --zoom-tta {serving['zoom_tta']}" if serving.get("zoom_tta") else "")
+    flags += f" --zoom-tta {serving['zoom_tta']}" if serving.get("zoom_tta") else ""
+    return flags + (" --int8-weights" if weights == "int8" else "")
 
 
 def evaluate_served(out: Path, config: dict) -> None:
@@ -120,6 +122,7 @@ def card_values(out: Path, config: dict, metrics: dict, rows: list[dict], latenc
         params = "(model.keras unreadable)"
     from emotion_core.export import tflite_weights
 
+    weights = tflite_weights(RunDir(out).tflite_model)
     selection = RunDir(out).model_selection  # written by whoever chose the model: what won, what was tried
     train_counts = counts["train"]
     rarest = min(train_counts, key=train_counts.get)
@@ -138,7 +141,7 @@ def card_values(out: Path, config: dict, metrics: dict, rows: list[dict], latenc
         "class_weights": str(config["class_weights"]), "dropout": str(config["dropout"]),
         "augment": json.dumps(config.get("augment", {})), "hardware": hardware,
         "minutes": f"{sum(r.get('seconds', 0) for r in rows) / 60:.0f}", "epochs_run": str(len(rows)),
-        "package_flags": package_flags(config.get("serving", {})), "reproduce": reproduce_command(config),
+        "package_flags": package_flags(config.get("serving", {}), weights), "reproduce": reproduce_command(config),
         "test_support": f"{metrics['support']:,}", "accuracy": f"{metrics['accuracy']:.4f}",
         "macro_f1": f"{metrics['macro']['f1']:.4f}", "weighted_f1": f"{metrics['weighted']['f1']:.4f}",
         "per_class": "\n".join(f"| {e} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
@@ -149,7 +152,7 @@ def card_values(out: Path, config: dict, metrics: dict, rows: list[dict], latenc
         "cores": str(os.cpu_count()), "one_face": f"{latency[1][0]:.2f} / {latency[1][1]:.2f} ms",
         "four_faces": f"{latency[4][0]:.2f} / {latency[4][1]:.2f} ms", "detector": detection[0],
         "detect_ms": f"{detection[1]:.1f}", "source": source.name,
-        "tflite_weights": WEIGHTS_TEXT[tflite_weights(RunDir(out).tflite_model)],
+        "tflite_weights": WEIGHTS_TEXT[weights],
         "selection": selection.read_text().strip() if selection.is_file() else
         "Not recorded: write what was compared on the validation hold-out in MODEL_SELECTION.md and package again.",
     }
@@ -171,8 +174,12 @@ def main() -> int:
                         help="what the run was trained on, for the model card (default: this machine)")
     parser.add_argument("--zoom-tta", type=float, default=0.0,
                         help="also average the central part of each face (e.g. 0.9; choose it on validation data)")
+    parser.add_argument("--int8-weights", action="store_true",
+                        help="serve a TFLite file with int8 weights, converted from the run's saved_model "
+                        "(compare it on validation data first)")
     args = parser.parse_args()
     from dashboard.charts import confusion_heatmap
+    from emotion_core.export import saved_model_to_tflite
     from emotion_core.runs import read_metrics
 
     out = args.out
@@ -182,6 +189,8 @@ def main() -> int:
     for name in FILES if not in_place else ():
         if getattr(source, name).is_file():
             shutil.copy2(getattr(source, name), getattr(served, name))
+    if args.int8_weights:
+        saved_model_to_tflite(source.saved_model, served.tflite_model, int8_weights=True)
     served.metrics.exists() or print("warning: no metrics.csv", file=sys.stderr)
     config = served.read_config()
     data_root = Path(config["data_root"])

@@ -41,12 +41,16 @@ def test_default_model_serves_a_real_face(monkeypatch):
 
 
 def test_tflite_and_keras_agree():
+    from emotion_core.export import tflite_weights
     from emotion_core.inference import Classifier
 
     tflite = Classifier.from_run(DEFAULT)
     keras_model = Classifier.from_run(DEFAULT, prefer="keras")
     x = np.random.default_rng(0).random((8, tflite.input_size, tflite.input_size, 1)).astype("float32") * 255
-    assert np.allclose(tflite.predict(x), keras_model.predict(x), atol=1e-3)
+    served, exact = tflite.predict(x), keras_model.predict(x)
+    int8 = tflite_weights(DEFAULT / "model.tflite") == "int8"  # quantized weights move the probabilities a little
+    assert np.abs(served - exact).max() < (0.05 if int8 else 1e-3), np.abs(served - exact).max()
+    assert np.array_equal(served.argmax(1), exact.argmax(1))
 
 
 needs_fer = pytest.mark.skipif(not (FER / "test").is_dir(), reason="../shared/datasets/fer2013 not present")

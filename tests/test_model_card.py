@@ -38,6 +38,7 @@ def test_card_numbers_come_from_the_run_and_its_data(package_model, trained_run,
     card = (out / "MODEL_CARD.md").read_text()
     assert "$" not in card.replace("$ ", "")  # every placeholder filled
     assert "`model.tflite` (served; float32 weights)" in card  # read from the file
+    assert "--int8-weights" not in card
     assert f"{sum(counts['train'].values()):,} training images" in card
     assert f"the {sum(counts['test'].values()):,} images of its test split" in card
     rarest = min(counts["train"], key=counts["train"].get)
@@ -52,6 +53,11 @@ def test_card_numbers_come_from_the_run_and_its_data(package_model, trained_run,
         out, config, metrics, [], {1: (1.5, 2.0), 4: (3.0, 4.5)}, ("haar", 20.0), counts, trained_run, "a GPU"))
     card = (out / "MODEL_CARD.md").read_text()
     assert "## Model selection (validation hold-out only)\n- XS beat XXS on validation (0.62 vs 0.60).\n" in card
+
+
+def test_the_reproduce_line_names_every_packaging_flag(package_model):
+    assert package_model.package_flags({"flip_tta": True, "zoom_tta": 0.95}) == " --flip-tta --zoom-tta 0.95"
+    assert package_model.package_flags({"flip_tta": True}, "int8") == " --flip-tta --int8-weights"
 
 
 def test_a_placeholder_without_a_value_is_an_error(package_model, tmp_path):
