@@ -30,7 +30,7 @@ FORM_ROWS = (  # the page's options, row by row; the input size is offered as a 
     ("variant", "image_size", "epochs", "batch_size"),
     ("learning_rate", "schedule", "label_smoothing", "patience"),
     ("weight_decay", "mixup", "cutmix", "focal_gamma"),
-    ("class_weights", "ema"),
+    ("class_weights", "ema", "distill_weight"),
     ("augment.horizontal_flip", "augment.vertical_flip", "augment.rotation", "augment.zoom", "augment.translation",
      "augment.erasing"),
 )
@@ -39,13 +39,18 @@ starts = {NEW_MODEL: None, **{r.run_id: r for r in servable_runs() if keras_file
 
 with st.form("train_form"):
     st.subheader("New run")
-    st.caption("Recipes (weight decay, mixup, cutmix, focal loss, averaged weights, erasing) are off by default; "
-               "compare runs on their validation accuracy before keeping one.")
+    st.caption("Recipes (weight decay, mixup, cutmix, focal loss, averaged weights, erasing, distillation) are "
+               "off by default; compare runs on their validation accuracy before keeping one.")
     root = data_root_input("train_data_root")
     start_from = st.selectbox(
         "Start from", list(starts), key="train_start_from",
         help="Fine-tune: start from a trained model's weights (the served default or one of your runs) on your "
              "data; its variant and input size are kept. A learning rate of about 0.0003 suits fine-tuning.")
+    teachers = st.multiselect(
+        "Distil from", [name for name, run in starts.items() if run is not None], key="train_teachers",
+        help="Distillation: these models (runs with other seeds, a larger variant) label every training image "
+             "as they are served; the new model learns from their averaged probabilities mixed with the true "
+             "labels (the distillation weight below). Empty: off.")
     values = {}
     for row in FORM_ROWS:
         for column, path in zip(st.columns(len(row)) if len(row) > 1 else [st], row):
@@ -78,6 +83,8 @@ if start:
     try:
         if starts[start_from] is not None:
             values = fine_tuning(values, starts[start_from])
+        if teachers:
+            values["teacher"] = ",".join(str(starts[name].path) for name in teachers)
         config = TrainConfig.from_dict(nest({"data_root": str(root), **values}))
         run_dir = launch_training(config, runs_dir)
     except (runs.RunError, ValueError) as exc:

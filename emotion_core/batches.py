@@ -53,17 +53,19 @@ class TrainingBatches(keras.utils.PyDataset):
     train=False (validation): in order, unchanged, the last batch smaller. train=True: shuffled each epoch,
     augmented, mixed, whole batches only (the few left over are drawn in other epochs), so a compiled step
     (XLA, tf.function) sees one shape. `multiple`: every batch a multiple of it (the replicas of a mirrored
-    run split each batch evenly; up to multiple - 1 validation images are left out).
+    run split each batch evenly; up to multiple - 1 validation images are left out). `targets`: (N, 7) soft
+    targets instead of one-hot labels (distillation), mixed like them.
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, train: bool = False,
                  augment: AugmentConfig | None = None, mixup: float = 0.0, cutmix: float = 0.0, seed: int = 0,
-                 workers: int = 1, multiple: int = 1):
+                 workers: int = 1, multiple: int = 1, targets: np.ndarray | None = None):
         super().__init__(workers=workers, use_multiprocessing=False)
         usable = len(labels) - len(labels) % multiple
         if usable == 0:
             raise ValueError(f"{len(labels)} images cannot be split over {multiple} devices.")
         self.images, self.labels, self.batch_size, self.train = images[:usable], labels[:usable], batch_size, train
+        self.targets = None if targets is None else targets[:usable]  # (N, K) soft targets (distillation)
         self.augment, self.mixup, self.cutmix, self.seed = augment, mixup, cutmix, seed
         self.start_at(0)
 
@@ -80,7 +82,7 @@ class TrainingBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
         x = self.images[rows, ..., None].astype(np.float32)  # (B, S, S) -> (B, S, S, 1)
-        y = one_hot(self.labels[rows])
+        y = one_hot(self.labels[rows]) if self.targets is None else self.targets[rows]
         if not self.train:
             return x, y
         rng = np.random.default_rng([self.seed, self.epoch, index])

@@ -23,6 +23,7 @@ import numpy as np
 from emotion_core import runs
 from emotion_core.augment import AugmentConfig
 from emotion_core.data import DEFAULT_IMAGE_SIZE, load_split
+from emotion_core.distill import soft_targets, teacher_paths, teacher_probabilities
 from emotion_core.hardware import DEVICES, DISTRIBUTIONS, HardwarePlan
 from emotion_core.labels import EMOTIONS, NUM_CLASSES
 from emotion_core.options import check_ranges, option
@@ -90,6 +91,11 @@ class TrainConfig:
                                  off_flag="--no-test")
     init_from: str | None = option(None, "--init-from", "a .keras model to start from (fine-tuning) instead of "
                                    "random weights")
+    teacher: str | None = option(None, "--teacher", "distil from trained models: run directories or .keras files, "
+                                 "comma-separated (their probabilities averaged, each with its serving TTA)")
+    distill_weight: float = option(0.5, "--distill-weight", "share of the teachers' probabilities in each "
+                                   "training target (with --teacher; the rest is the true label)",
+                                   label="Distillation weight", minimum=0.0, maximum=1.0)
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):
@@ -171,6 +177,8 @@ def train(config: TrainConfig, runs_dir: Path | None = None, run_id: str | None 
           log: LogFn = print) -> Path:
     """Start a new run and train it to the end (or a stop request); returns the run directory."""
     plan_hardware(config)  # a device or distribution that cannot start fails before any file is written
+    if config.teacher:
+        teacher_paths(config.teacher)  # so does a teacher that is not there
     run_dir = start_run(config, runs_dir, run_id)
     return run_training(run_dir, log=log)
 
@@ -289,7 +297,12 @@ def prepare_data(config: TrainConfig, log: LogFn = print, replicas: int = 1) -> 
     train_idx, val_idx = hold_out(labels, config.val_fraction)
     log(f"train {len(train_idx)} images, validation {len(val_idx)}; skipped unreadable: {len(train_split.unreadable)}")
     workers = _batch_workers()
-    train = TrainingBatches(images[train_idx], labels[train_idx], config.batch_size, train=True,
+    targets = None
+    if config.teacher:
+        log(f"teachers label the {len(train_idx)} training images (weight {config.distill_weight})")
+        teacher = teacher_probabilities(config.teacher, images[train_idx], labels[train_idx], log)
+        targets = soft_targets(labels[train_idx], teacher, config.distill_weight)
+    train = TrainingBatches(images[train_idx], labels[train_idx], config.batch_size, train=True, targets=targets,
                             augment=config.augment, mixup=config.mixup, cutmix=config.cutmix, seed=config.seed,
                             workers=workers, multiple=replicas)
     validation = TrainingBatches(images[val_idx], labels[val_idx], config.batch_size, workers=workers,

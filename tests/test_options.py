@@ -21,7 +21,7 @@ CHANGED = {
     "augment.zoom": 0.2, "augment.translation": 0.05, "cache_dir": "/tmp/cache", "max_train_images": 500,
     "init_from": "/models/start.keras", "weight_decay": 0.05, "ema": True, "mixup": 0.2, "cutmix": 1.0,
     "focal_gamma": 2.0, "device": "cpu", "distribution": "none", "mixed_precision": True, "evaluate_test": False,
-    "augment.erasing": 0.25,
+    "augment.erasing": 0.25, "teacher": "runs/a,runs/b", "distill_weight": 0.3,
 }
 
 

@@ -220,6 +220,24 @@ def test_training_page_fine_tunes_from_the_served_model_with_recipes(app_env, mo
     assert (config["epochs"], config["mixup"], config["ema"], config["augment"]["erasing"]) == (1, 0.2, True, 0.25)
 
 
+def test_training_page_distils_from_the_chosen_teachers(app_env, monkeypatch):
+    from dashboard import training
+    from emotion_core import runs
+
+    launched = {}
+    monkeypatch.setattr(training, "_spawn", lambda run_dir, verb: launched.update(run_dir=run_dir))
+    at = page("app_pages/3_Training.py").run()
+    teachers = at.multiselect(key="train_teachers")
+    served = next(o for o in teachers.options if o.startswith("default"))
+    teachers.select(served)
+    {n.label: n for n in at.number_input}["Distillation weight"].set_value(0.7)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    config = runs.RunDir(launched["run_dir"]).read_config()
+    assert (config["teacher"], config["distill_weight"]) == (str(app_env["run"]), 0.7)
+    assert config["init_from"] is None  # distillation alone: a new model
+
+
 def test_evaluation_page(app_env):
     at = page("app_pages/4_Evaluation.py").run()
     assert not at.exception
