@@ -136,6 +136,7 @@ class LiveProcessor:
         self.tracker = pipeline.new_tracker(alpha=smoothing, reuse_below=reuse_below)  # see FaceTracker
         self.detect_every = detect_every  # faces found on every Nth frame, followed in between
         self._lock = threading.Lock()
+        self._tracking = threading.Lock()  # held while a frame goes through the tracker
         self._history: deque[dict[str, float]] = deque(maxlen=history)
         self._frame_times: deque[float] = deque(maxlen=30)
         self._latency: deque[float] = deque(maxlen=30)
@@ -159,25 +160,26 @@ class LiveProcessor:
         """The faces of one BGR frame, recorded in the snapshot and the server's counters (thread-safe);
         record: a running recording gets the frame annotated (the browser draws its own overlays)."""
         timings = Timings()
-        with self._lock:
-            tracker, detect, video = self.tracker, self._frames % self.detect_every == 0, self._video
-        results = self.pipeline.process(image, "bgr", tracker=tracker, timings=timings, detect=detect,
-                                        max_views=SERVER_STATS.fair.views)  # fewer TTA views on a busy server
-        recording = self._running_recording() if record else None
-        if recording is not None:
-            recording.add(self.pipeline.annotate(image, results), results)
-        now = time.time()
-        with self._lock:
-            self._frames += 1
-            self._faces = len(results)
-            self._frame_times.append(now)
-            self._latency.append(timings.total_ms)
-            self._last_results = [r.to_dict() for r in results]
-            if results:
-                main = max(results, key=lambda r: r.box[2] * r.box[3])
-                self._history.append({e: float(p) for e, p in zip(EMOTIONS, main.probabilities)})
-            if video == self._video:  # under the lock: close() cannot slip in between
-                SERVER_STATS.record(id(self), len(results), [r.label for r in results], timings.total_ms)
+        with self._tracking:  # one frame at a time: two at once would race in the tracker (match, then update)
+            with self._lock:
+                tracker, detect, video = self.tracker, self._frames % self.detect_every == 0, self._video
+            results = self.pipeline.process(image, "bgr", tracker=tracker, timings=timings, detect=detect,
+                                            max_views=SERVER_STATS.fair.views)  # fewer TTA views on a busy server
+            recording = self._running_recording() if record else None
+            if recording is not None:
+                recording.add(self.pipeline.annotate(image, results), results)
+            now = time.time()
+            with self._lock:
+                self._frames += 1
+                self._faces = len(results)
+                self._frame_times.append(now)
+                self._latency.append(timings.total_ms)
+                self._last_results = [r.to_dict() for r in results]
+                if results:
+                    main = max(results, key=lambda r: r.box[2] * r.box[3])
+                    self._history.append({e: float(p) for e, p in zip(EMOTIONS, main.probabilities)})
+                if video == self._video:  # under the lock: close() cannot slip in between
+                    SERVER_STATS.record(id(self), len(results), [r.label for r in results], timings.total_ms)
         return results
 
     def _running_recording(self) -> Recording | None:

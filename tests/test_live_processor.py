@@ -189,3 +189,43 @@ def test_a_frame_still_in_analysis_when_the_video_ends_does_not_bring_the_sessio
     assert stats.active_sessions() == 0, "a frame of the ended video made the session active again"
     processor.analyse_bgr(face_frame(320, 240))  # Start again: the new video counts
     assert stats.active_sessions() == 1
+
+
+def test_a_frame_in_analysis_keeps_its_track_while_other_frames_arrive(pipeline, monkeypatch):
+    """One frame of a face is being classified while other frames without it arrive: before, they dropped the
+    face's track (missed more than max_missed times) and the first frame then updated a track that was gone
+    (KeyError, seen with four threads on one processor). Frames of a processor now pass the tracker in turn."""
+    processor = live.LiveProcessor(pipeline)
+    processor.process_bgr(face_frame(320, 240))  # the face's track
+    started, release = threading.Event(), threading.Event()
+    classify = pipeline.classify_crops
+
+    def held_in_one_thread(*args, **kwargs):
+        if threading.current_thread().name == "held":
+            started.set()
+            release.wait(10)
+        return classify(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "classify_crops", held_in_one_thread)
+    errors = []
+
+    def catching(work):
+        def run():
+            try:
+                work()
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+        return run
+
+    held = threading.Thread(target=catching(lambda: processor.process_bgr(face_frame(320, 240))), name="held")
+    held.start()
+    assert started.wait(10)
+    empty = np.full((240, 320, 3), 90, np.uint8)
+    others = threading.Thread(target=catching(lambda: [processor.process_bgr(empty) for _ in range(7)]))
+    others.start()
+    others.join(0.5)
+    release.set()
+    held.join(10)
+    others.join(10)
+    assert not errors, errors
+    assert processor.snapshot()["frames"] == 9
