@@ -195,14 +195,20 @@ def test_training_page_starts_background_run_and_stop(app_env, monkeypatch):
     assert (status["state"], status["pid"]) == ("created", None)
 
 
-def test_training_page_fine_tunes_from_the_served_model_with_recipes(app_env, monkeypatch):
-    """Start from a trained model: its weights, variant and input size, whatever the form said; recipes kept."""
+def training_form(monkeypatch):
+    """(the Training page, run; {'run_dir': ...} once its button started a run): no training process starts."""
     from dashboard import training
-    from emotion_core import runs
 
     launched = {}
     monkeypatch.setattr(training, "_spawn", lambda run_dir, verb: launched.update(run_dir=run_dir))
-    at = page("app_pages/3_Training.py").run()
+    return page("app_pages/3_Training.py").run(), launched
+
+
+def test_training_page_fine_tunes_from_the_served_model_with_recipes(app_env, monkeypatch):
+    """Start from a trained model: its weights, variant and input size, whatever the form said; recipes kept."""
+    from emotion_core import runs
+
+    at, launched = training_form(monkeypatch)
     start = at.selectbox(key="train_start_from")
     served = next(o for o in start.options if o.startswith("default"))
     start.set_value(served)
@@ -221,12 +227,9 @@ def test_training_page_fine_tunes_from_the_served_model_with_recipes(app_env, mo
 
 
 def test_training_page_distils_from_the_chosen_teachers(app_env, monkeypatch):
-    from dashboard import training
     from emotion_core import runs
 
-    launched = {}
-    monkeypatch.setattr(training, "_spawn", lambda run_dir, verb: launched.update(run_dir=run_dir))
-    at = page("app_pages/3_Training.py").run()
+    at, launched = training_form(monkeypatch)
     teachers = at.multiselect(key="train_teachers")
     served = next(o for o in teachers.options if o.startswith("default"))
     teachers.select(served)
