@@ -15,7 +15,7 @@ import numpy as np
 
 from emotion_core.labels import NUM_CLASSES
 
-PREDICT_BATCH = 256
+PREDICT_BATCH = 256  # images a teacher is given at once
 
 
 def teacher_paths(teachers: str) -> list[Path]:
@@ -30,27 +30,16 @@ def teacher_paths(teachers: str) -> list[Path]:
 
 
 def load_teacher(path: Path):
-    """A Classifier for one teacher: a run directory with its serving options, or a bare .keras file (one view).
-    TFLite on the TensorFlow backend; the .keras file through `model.predict` on the others (JAX: no TFLite)."""
+    """A Classifier for one teacher: a run directory as it is served (its TTA), or a bare .keras file (one view).
+    Run directories use TFLite on the TensorFlow backend and their .keras file on the others (no TFLite there)."""
     import keras
 
     from emotion_core.export import load_keras_model
-    from emotion_core.inference import Classifier, check_model_fits, read_model_config, serving_options
-    from emotion_core.runs import RunDir
+    from emotion_core.inference import Classifier
 
-    config = read_model_config(path) if path.is_dir() else {}
-    if path.is_dir() and keras.backend.backend() == "tensorflow":
-        return Classifier.from_run(path)
-    source = next((p for p in RunDir(path).model_files[1:] if p.is_file()), None) if path.is_dir() else path
-    if source is None:
-        raise ValueError(f"Teacher {path} holds no model.keras or best.keras.")
-    model = load_keras_model(source)
-    classifier = Classifier(lambda b: np.asarray(model.predict(b, batch_size=PREDICT_BATCH, verbose=0)),
-                            int(model.input_shape[1] or 0), keras.backend.backend(), source,
-                            input_shape=tuple(model.input_shape), num_outputs=model.output_shape[-1])
-    classifier.flip_tta, classifier.zoom_tta = serving_options(config)
-    check_model_fits(classifier, config, path)
-    return classifier
+    if not path.is_dir():
+        return Classifier.from_keras(load_keras_model(path), path)
+    return Classifier.from_run(path, prefer="tflite" if keras.backend.backend() == "tensorflow" else "keras")
 
 
 def teacher_probabilities(teachers: str, images: np.ndarray, labels: np.ndarray,

@@ -80,13 +80,20 @@ class Classifier:
 
     @classmethod
     def from_keras(cls, model, source: Path | None = None) -> "Classifier":
-        """Wrap a Keras model in a traced tf.function (one trace per batch size bucket)."""
-        import tensorflow as tf
+        """Wrap a Keras model: a traced tf.function on the TensorFlow backend (one trace per batch size bucket);
+        `model.predict` in batches on the others (bulk work such as a teacher labelling a data set)."""
+        import keras
 
         size = int(model.input_shape[1] or 0)
+        shape, outputs = tuple(model.input_shape), model.output_shape[-1]
+        if keras.backend.backend() != "tensorflow":
+            return cls(lambda b: np.asarray(model.predict(b, batch_size=256, verbose=0)), size,
+                       keras.backend.backend(), source, input_shape=shape, num_outputs=outputs)
+        import tensorflow as tf
+
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        return cls(lambda b: fn(tf.constant(b)).numpy(), size, "tf.function", source,
-                   input_shape=tuple(model.input_shape), num_outputs=model.output_shape[-1])
+        return cls(lambda b: fn(tf.constant(b)).numpy(), size, "tf.function", source, input_shape=shape,
+                   num_outputs=outputs)
 
     @classmethod
     def from_tflite(cls, path: Path, num_threads: int = 2) -> "Classifier":

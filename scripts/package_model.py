@@ -114,14 +114,12 @@ def card_values(out: Path, config: dict, metrics: dict, rows: list[dict], latenc
     cm = json.loads(RunDir(out).confusion_matrix.read_text())
     labels = cm["labels"]
     best = max(rows, key=lambda r: r.get("val_accuracy", 0)) if rows else {}
-    try:
-        from emotion_core.export import load_keras_model
+    from emotion_core.export import load_keras_model, tflite_weights
 
+    try:
         params = f"{load_keras_model(RunDir(out).keras_model).count_params():,}"
     except Exception:  # noqa: BLE001 - the card still gets written
         params = "(model.keras unreadable)"
-    from emotion_core.export import tflite_weights
-
     weights = tflite_weights(RunDir(out).tflite_model)
     selection = RunDir(out).model_selection  # written by whoever chose the model: what won, what was tried
     train_counts = counts["train"]

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from run_copies import copy_run
 
 from emotion_core.cli import main
 from emotion_core.distill import soft_targets, teacher_probabilities
@@ -37,11 +38,10 @@ def test_a_teacher_answers_as_it_is_served_and_two_are_averaged(trained_run, tin
     images48, labels = _train_images(tiny_data, cache_dir, 48)
     images64, _ = _train_images(tiny_data, cache_dir, 64)
     served = tmp_path / "served"
-    served.mkdir()
-    config = json.loads((trained_run / "config.json").read_text())
+    copy_run(trained_run, served)
+    config = json.loads((served / "config.json").read_text())
     config["serving"] = {"flip_tta": True}
     (served / "config.json").write_text(json.dumps(config))
-    (served / "model.tflite").write_bytes((trained_run / "model.tflite").read_bytes())
     logs: list[str] = []
     run_answer = teacher_probabilities(str(served), images64, labels, logs.append)
     expected = Classifier.from_run(served).predict(images48.astype(np.float32)[..., None])
