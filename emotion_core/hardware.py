@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 DEVICES = ("auto", "cpu", "gpu")
@@ -153,6 +154,19 @@ def plan(device: str = "auto", distribution: str = "auto", mixed_precision: bool
     if distribution == "none":
         devices = devices[:1]
     return HardwarePlan(name, chosen, distribution, devices, mixed_precision)
+
+
+def use_compilation_cache() -> Path:
+    """JAX: keep the compiled XLA programs on disk, so a resumed run, or the next run of the same model and
+    batch shape, loads its train and validation steps instead of compiling them again."""
+    import jax
+
+    from emotion_core.paths import xla_cache_dir
+
+    path = xla_cache_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    return path
 
 
 @contextlib.contextmanager

@@ -17,6 +17,12 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "emotion_dashboard"
 
 
+def xla_cache_dir() -> Path:
+    """`$JAX_COMPILATION_CACHE_DIR` (JAX's own variable), else `<cache dir>/xla`: compiled training steps."""
+    env = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    return Path(env) if env else default_cache_dir() / "xla"
+
+
 def default_runs_dir() -> Path:
     """`$EMOTION_RUNS_DIR`, else `<project>/runs`."""
     env = os.environ.get("EMOTION_RUNS_DIR")

@@ -248,9 +248,11 @@ def _fit(run_dir: Path, config: TrainConfig, hardware: HardwarePlan, stop, log: 
     """The training process's work: seed, data, model (new, fine-tuned or resumed), fit, then the reports."""
     import keras
 
-    from emotion_core.hardware import allow_multi_worker_fit, training_scope
+    from emotion_core.hardware import allow_multi_worker_fit, training_scope, use_compilation_cache
 
     keras.utils.set_random_seed(config.seed)
+    if hardware.backend == "jax":
+        log(f"XLA compilation cache: {use_compilation_cache()}")
     data = prepare_data(config, log, replicas=hardware.replicas)
     with training_scope(hardware):
         model, state = build_or_resume(run_dir, config, data.steps, log)

@@ -172,6 +172,33 @@ def test_mirrored_training_on_two_logical_cpus_with_every_recipe(tiny_data, tmp_
     assert (config["mixup"], config["ema"], config["augment"]["erasing"]) == (0.2, True, 0.5)
 
 
+class _FakeJaxConfig:
+    def __init__(self):
+        self.updates = {}
+
+    def update(self, name, value):
+        self.updates[name] = value
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"EMOTION_CACHE_DIR": "{tmp}/cache"}, "{tmp}/cache/xla"),
+    ({"EMOTION_CACHE_DIR": "{tmp}/cache", "JAX_COMPILATION_CACHE_DIR": "{tmp}/mine"}, "{tmp}/mine"),
+])
+def test_jax_keeps_compiled_steps_in_the_cache_dir_or_its_own_variable(env, expected, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from emotion_core.hardware import use_compilation_cache
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    fake = SimpleNamespace(config=_FakeJaxConfig())
+    monkeypatch.setitem(sys.modules, "jax", fake)
+    path = use_compilation_cache()
+    assert path == Path(expected.format(tmp=tmp_path)) and path.is_dir()
+    assert fake.config.updates == {"jax_compilation_cache_dir": str(path)}
+
+
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed here")
 def test_a_run_stopped_on_jax_without_tensorflow_resumes_on_tensorflow(tiny_data, tmp_path):
     """A GPU machine may hold JAX and no TensorFlow: train there, stop, continue and export here."""
@@ -199,10 +226,11 @@ def test_a_run_stopped_on_jax_without_tensorflow_resumes_on_tensorflow(tiny_data
         "'--run-id', 'jax', '--variant', 'xxs', '--epochs', '4', '--batch-size', '16', '--no-test', "
         "'--mixup', '0.2', '--ema']))\n")
     env = {"KERAS_BACKEND": "jax", "EMOTION_CACHE_DIR": str(tmp_path / "cache"),
-           "PYTHONPATH": os.pathsep.join([str(blocker), str(ROOT)])}
+           "PYTHONPATH": os.pathsep.join([str(blocker), str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = _train_in_child(code, env, tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert run.read_hardware()[0]["backend"] == "jax"
+    assert any((tmp_path / "cache" / "xla").iterdir()), "the compiled steps were not kept"
     assert runs.read_status(run.path)["state"] == "stopped"
     assert [row["epoch"] for row in runs.read_metrics(run.path)] == [1, 2]
 
