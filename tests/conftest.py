@@ -23,6 +23,19 @@ def tiny_data(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data"), per_class_train=8, per_class_test=3, seed=1)
 
 
+@pytest.fixture
+def keras_only_exports(monkeypatch):
+    """For training tests about something else: a finished run exports model.keras only, as on a backend
+    without TensorFlow (the SavedModel and TFLite conversions, tested in test_train.py, take ~15 s a run)."""
+    from emotion_core import export
+    from emotion_core.runs import RunDir
+
+    def keras_only(model, directory, int8_weights=False):
+        return {"keras": export.save_keras(export.float32_copy(model), RunDir(directory).keras_model)}
+
+    monkeypatch.setattr(export, "export_all", keras_only)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")

@@ -56,7 +56,8 @@ def test_a_teacher_answers_as_it_is_served_and_two_are_averaged(trained_run, tin
     assert "1 view(s) per image" in logs[-1]
 
 
-def test_training_with_a_teacher_learns_from_its_soft_targets(trained_run, tiny_data, cache_dir, tmp_path):
+def test_training_with_a_teacher_learns_from_its_soft_targets(trained_run, tiny_data, cache_dir, tmp_path,
+                                                             keras_only_exports):
     from emotion_core.train import TrainConfig, prepare_data
 
     config = TrainConfig(data_root=str(tiny_data), cache_dir=str(cache_dir), batch_size=8, teacher=str(trained_run),

@@ -84,7 +84,8 @@ def test_resume_continues_from_last_keras_and_a_kill_before_the_metrics_row_lose
     assert (run_dir / "model.tflite").is_file()
 
 
-def test_init_from_starts_from_the_source_model(trained_run, tiny_data, cache_dir, tmp_path, weights_at_fit):
+def test_init_from_starts_from_the_source_model(trained_run, tiny_data, cache_dir, tmp_path, weights_at_fit,
+                                                keras_only_exports):
     from emotion_core.export import load_keras_model
 
     source = trained_run / "model.keras"
@@ -102,7 +103,8 @@ def test_init_from_starts_from_the_source_model(trained_run, tiny_data, cache_di
         run_training(start_run(wrong_size, tmp_path / "runs", "bad"), log=lambda m: None)
 
 
-def test_early_stopping_fires_after_patience_epochs_without_improvement(tiny_data, cache_dir, tmp_path):
+def test_early_stopping_fires_after_patience_epochs_without_improvement(tiny_data, cache_dir, tmp_path,
+                                                                        keras_only_exports):
     """A vanishing learning rate: validation accuracy stops improving, so training must stop early."""
     config = TrainConfig(data_root=str(tiny_data), epochs=8, batch_size=28, cache_dir=str(cache_dir), patience=2,
                          learning_rate=1e-9, schedule="constant")
