@@ -226,7 +226,7 @@ def test_a_run_stopped_on_jax_without_tensorflow_resumes_on_tensorflow(tiny_data
         "'--run-id', 'jax', '--variant', 'xxs', '--epochs', '4', '--batch-size', '16', '--no-test', "
         "'--mixup', '0.2', '--ema']))\n")
     env = {"KERAS_BACKEND": "jax", "EMOTION_CACHE_DIR": str(tmp_path / "cache"),
-           "PYTHONPATH": os.pathsep.join([str(blocker), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(blocker), str(ROOT), os.environ.get("PYTHONPATH")]))}
     done = _train_in_child(code, env, tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert run.read_hardware()[0]["backend"] == "jax"
