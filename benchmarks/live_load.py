@@ -98,6 +98,26 @@ def metric(page, label: str) -> str:
         return "n/a"
 
 
+# What a started page shows instead of a frame rate, most telling first (the Live page's own words).
+NO_VIDEO_STATES = {"The server is busy": "told busy after Start", "No video for": "stalled",
+                   "Still connecting": "still connecting", "The video connection failed": "connection failed",
+                   "Connecting": "connecting"}
+
+
+def fps_or_state(page) -> str:
+    """The page's FPS metric, or what it says instead (a session started but showing no video)."""
+    fps = metric(page, "FPS")
+    if fps != "n/a":
+        return fps
+    for text, state in NO_VIDEO_STATES.items():
+        try:
+            if page.get_by_text(text).count():
+                return state
+        except Exception:  # noqa: BLE001 - a page that is gone says nothing
+            break
+    return "no video"
+
+
 @dataclass
 class Servers:
     """The app server processes behind the URL and the stats file each writes (tests/serve_app.py)."""
@@ -237,7 +257,7 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, servers: 
         while time.time() < deadline and any(metric(p, "FPS") == "n/a" for p in started):
             time.sleep(1)
         window = measure(servers, seconds, browser_cpu_seconds)
-        fps = [metric(p, "FPS") for p in started]
+        fps = [fps_or_state(p) for p in started]
         latency = [metric(p, "Latency") for p in started]
         for context in contexts:
             context.close()
