@@ -3,8 +3,8 @@
 The server's CPU per processed frame is measured on the running process (all its threads: WebRTC decode
 and encode, detection, classification, annotation), so the capacity follows the model, the detector and
 the machine without a table of guesses. A newcomer is admitted while the sessions already streaming,
-plus the newcomer, still get `MIN_FPS` each on the machine's cores; a session that streams is never
-turned away on a rerun.
+plus the newcomer, still get `MIN_FPS` each on the machine's cores; a session admitted is never turned
+away on a rerun while its video connects or streams (`ServerStats` in live.py keeps its place).
 
 Sessions that are in share the CPU evenly (`FairShare`): one frame-rate cap holds for every session; it
 comes down when the cores are past their headroom and goes back up when they have room, and a session
@@ -196,13 +196,14 @@ class Admission:
     capacity: int | None  # None until measured
 
 
-def admit(streaming: bool, sessions: int, cpu_ms_per_frame: float | None, cores: int | None = None,
+def admit(holds_place: bool, sessions: int, cpu_ms_per_frame: float | None, cores: int | None = None,
           saturated: bool = False) -> Admission:
-    """Whether a Live session may start: a streaming one always; a newcomer while everyone, the newcomer
-    included, still gets MIN_FPS, and never while the fair cap is at its floor with the cores overloaded."""
+    """Whether a Live session may start: one that holds a place (admitted, connecting or streaming) always; a
+    newcomer while everyone, the newcomer included, still gets MIN_FPS, and never while the fair cap is at its
+    floor with the cores overloaded. sessions: the places others hold."""
     room = capacity(cpu_ms_per_frame, cores) if cpu_ms_per_frame is not None else None
     in_use = f"{sessions} of about {room} live sessions in use." if room is not None else ""
-    if streaming:
+    if holds_place:
         return Admission(True, in_use, sessions, room)
     who = "1 colleague is" if sessions == 1 else f"{sessions} colleagues are"
     if saturated and sessions:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -22,23 +23,31 @@ from emotion_core.pipeline import EmotionPipeline, FaceResult, Timings
 from emotion_core.recording import Recording
 
 
-ACTIVE_WINDOW_S = 5.0
+ACTIVE_WINDOW_S = 5.0  # a session that sent a frame this recently streams (for everyone's count)
+KEEP_PLACE_S = 60.0  # a session whose frames paused this long, its video not ended, still streams (for itself)
+CONNECT_GRACE_S = 30.0  # an admitted session holds its place this long while its video connects
 
 
 class ServerStats:
     """Frames, faces and active sessions of this server process (and its model loads, counted by Classifier);
     `machine`: the Live sessions of the machine's other app processes, which admission counts too.
 
+    A session admitted holds its place from then on: while its video connects (no frame yet, up to
+    CONNECT_GRACE_S after the page's last run) and while it streams, until its video ends (`forget`) or its
+    frames stop for KEEP_PLACE_S. Places held while connecting count for newcomers like streaming sessions.
+
     `snapshot()` is the hook for whoever watches the server from outside (the browser tests and the
     load benchmark start the app through `tests/serve_app.py`, which writes it to a file).
     """
 
-    def __init__(self, machine: MachineSessions | None = None) -> None:
+    def __init__(self, machine: MachineSessions | None = None, clock: Callable[[], float] = time.time) -> None:
         self.machine = machine or MachineSessions()
+        self.clock = clock
         self.lock = threading.Lock()
         self.frames = 0
         self.frames_with_faces = 0
         self.last_frame: dict[int, float] = {}  # session -> time of its last frame
+        self.connecting: dict[int, float] = {}  # session -> when it was last admitted, no frame since
         self._last_labels: list[str] = []
         self.cpu = CpuPerFrame()
         self.fair = FairShare()
@@ -48,50 +57,71 @@ class ServerStats:
         with self.lock:
             self.frames += 1
             self.frames_with_faces += faces > 0
-            now = time.time()
+            now = self.clock()
             self.last_frame[session] = now
+            self.connecting.pop(session, None)
             self._last_labels = labels
-            sessions = self._active(now)
-        self.machine.publish(sessions)  # at most once a second unless the count changed
+            in_use = self._in_use(now)
+        self.machine.publish(in_use)  # at most once a second unless the count changed
         self.cpu.frame()
         self.fair.observe(latency_ms)
 
     def admission(self, session: int) -> Admission:
-        """May this session stream: yes while it streams; a newcomer while the measured capacity has room for
-        one more on this machine (the other app processes' sessions count too)."""
+        """May this session stream: yes while it holds a place; a newcomer while the measured capacity has
+        room for one more on this machine (places held here and the other app processes' sessions count).
+        An admitted session that is not streaming holds a place while its video connects."""
         with self.lock:
-            now = time.time()
-            sessions = self._active(now)
+            now = self.clock()
             streaming = now - self.last_frame.get(session, -1e9) <= ACTIVE_WINDOW_S
-        return admit(streaming, sessions - streaming + self.machine.others(), self.cpu.ms(),
-                     saturated=self.fair.saturated)
+            holds = now - self.last_frame.get(session, -1e9) <= KEEP_PLACE_S or self._connecting(session, now)
+            others = self._in_use(now) - (streaming or self._connecting(session, now))
+        result = admit(holds, others + self.machine.others(), self.cpu.ms(), saturated=self.fair.saturated)
+        if result.admitted and not streaming:
+            with self.lock:
+                self.connecting[session] = now
+                in_use = self._in_use(now)
+            self.machine.publish(in_use)
+        return result
 
     def forget(self, session: int) -> None:
         with self.lock:
             self.last_frame.pop(session, None)
-            sessions = self._active(time.time())
-        self.machine.publish(sessions)
+            self.connecting.pop(session, None)
+            in_use = self._in_use(self.clock())
+        self.machine.publish(in_use)
         self.fair.forget(session)
 
     def active_sessions(self) -> int:
         with self.lock:
-            return self._active(time.time())
+            return self._active(self.clock())
 
     def _active(self, now: float) -> int:
         """Sessions that sent a frame in the last ACTIVE_WINDOW_S seconds (a closed tab stops sending);
-        sessions silent for a minute are forgotten. Caller holds the lock."""
-        for sid in [s for s, t in self.last_frame.items() if now - t > 60]:
+        sessions silent for KEEP_PLACE_S are forgotten. Caller holds the lock."""
+        for sid in [s for s, t in self.last_frame.items() if now - t > KEEP_PLACE_S]:
             del self.last_frame[sid]
         return sum(now - t <= ACTIVE_WINDOW_S for t in self.last_frame.values())
+
+    def _connecting(self, session: int, now: float) -> bool:
+        """Whether this session was admitted less than CONNECT_GRACE_S ago and sent no frame since."""
+        return now - self.connecting.get(session, -1e9) <= CONNECT_GRACE_S
+
+    def _in_use(self, now: float) -> int:
+        """Places in use: sessions streaming and sessions connecting (expired reservations dropped). Caller holds
+        the lock."""
+        for sid in [s for s in self.connecting if not self._connecting(s, now)]:
+            del self.connecting[sid]
+        return self._active(now) + len(self.connecting)
 
     def snapshot(self) -> dict:
         """The counters now, as JSON-ready values."""
         with self.lock:
-            now = time.time()
+            now = self.clock()
             return {"frames": self.frames, "frames_with_faces": self.frames_with_faces,
-                    "sessions": self._active(now), "models_loaded": Classifier.loaded_from_runs,
-                    "last_labels": list(self._last_labels), "time": now, "cpu_ms_per_frame": self.cpu.ms(),
-                    "fps_cap": self.fair.cap, "tta_views": self.fair.views, "load": self.fair.load}
+                    "sessions": self._active(now), "connecting": self._in_use(now) - self._active(now),
+                    "models_loaded": Classifier.loaded_from_runs, "last_labels": list(self._last_labels),
+                    "time": now, "cpu_ms_per_frame": self.cpu.ms(), "fps_cap": self.fair.cap,
+                    "tta_views": self.fair.views, "load": self.fair.load}
 
 
 SERVER_STATS = ServerStats()

@@ -1,9 +1,9 @@
 """Live sessions of every app process on this machine, so that admission counts the machine's sessions.
 
 Several app processes may share one machine (one process's Python threads use little more than one core).
-Each process writes how many Live sessions it streams to `<pid>.json` in a folder they all see,
-`EMOTION_CACHE_DIR/live` (processes on one machine share that cache directory by default); admission adds
-the other processes' counts to its own. A count that is old, or whose process is gone, counts nothing.
+Each process writes how many Live sessions it streams or has let in to connect to `<pid>.json` in a folder
+they all see, `EMOTION_CACHE_DIR/live` (processes on one machine share that cache directory by default);
+admission adds the other processes' counts to its own. A count that is old, or whose process is gone, counts nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def process_alive(pid: int) -> bool:
 
 
 class MachineSessions:
-    """This process's count of streaming Live sessions, published; the other processes' counts, read."""
+    """This process's count of Live sessions (streaming or connecting), published; the other processes', read."""
 
     def __init__(self, folder: Path | None = None, pid: int | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -71,7 +71,7 @@ class MachineSessions:
                                 target.parent, exc.strerror or exc)
 
     def others(self) -> int:
-        """Sessions streaming in this machine's other app processes (fresh counts of live processes)."""
+        """Sessions in this machine's other app processes (fresh counts of live processes)."""
         now, total = self.clock(), 0
         try:
             paths = list(self.folder.glob("*.json"))

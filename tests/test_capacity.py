@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
@@ -196,3 +197,75 @@ def test_frames_that_wait_count_as_load_even_when_the_cpu_counters_look_fine():
     assert share.load == pytest.approx(1.5) and share.views == 2
     load.run(share, 4.2, {s: 15.0 for s in range(8)}, process_cores=0.9, latency_ms=150.0)
     assert share.views == 1 and share.cap < 15
+
+
+def _ms_for(sessions: int) -> float:
+    """CPU ms per frame at which this machine's cores hold exactly `sessions` Live sessions."""
+    return (os.cpu_count() or 1) * 1000 * capacity.HEADROOM / (capacity.MIN_FPS * (sessions + 0.5))
+
+
+def _stats(tmp_path, monkeypatch, sessions: int) -> tuple[live.ServerStats, _Clock]:
+    """ServerStats on a fake clock whose measured capacity is `sessions`."""
+    from dashboard.machine_sessions import MachineSessions
+
+    clock = _Clock()
+    clock.now = 1000.0
+    stats = live.ServerStats(MachineSessions(tmp_path, clock=lambda: clock.now), clock=lambda: clock.now)
+    monkeypatch.setattr(stats.cpu, "ms", lambda: _ms_for(sessions))
+    return stats, clock
+
+
+def test_visitors_who_press_start_together_are_admitted_only_as_far_as_the_capacity(tmp_path, monkeypatch):
+    """Admitted visitors whose video is still connecting have sent no frame yet: they hold their places,
+    so a burst of newcomers does not overfill the server (eight browsers once got seven places for five)."""
+    stats, clock = _stats(tmp_path, monkeypatch, 2)
+    assert stats.admission(1).admitted and stats.admission(2).admitted
+    third = stats.admission(3)
+    assert not third.admitted and (third.sessions, third.capacity) == (2, 2)
+    clock.now += 2
+    stats.record(1, 1, ["happy"])  # the first one's video is up; the second one still connects
+    assert not stats.admission(3).admitted
+    assert stats.snapshot()["connecting"] == 1
+
+
+def test_an_admitted_session_keeps_its_place_while_its_video_connects(tmp_path, monkeypatch):
+    """The video component reruns the page as it connects: a session admitted a moment ago is not turned away
+    on that rerun because others filled the server meanwhile (its page would lose the video it just started)."""
+    from dashboard.machine_sessions import MachineSessions
+
+    stats, clock = _stats(tmp_path, monkeypatch, 1)
+    assert stats.admission(1).admitted
+    MachineSessions(tmp_path, pid=os.getppid(), clock=lambda: clock.now).publish(1)  # a neighbour fills up
+    clock.now += 5
+    assert stats.admission(1).admitted  # the rerun while connecting
+    assert not stats.admission(2).admitted  # a newcomer is still refused
+
+
+def test_a_place_held_by_a_video_that_never_connects_is_given_up(tmp_path, monkeypatch):
+    stats, clock = _stats(tmp_path, monkeypatch, 1)
+    assert stats.admission(1).admitted  # ...and its visitor closes the tab before the video connects
+    clock.now += live.CONNECT_GRACE_S + 1
+    assert stats.admission(2).admitted
+    assert not stats.admission(1).admitted  # back later: a newcomer again, and now the server is full
+
+
+def test_a_streaming_session_whose_frames_pause_keeps_its_place(tmp_path, monkeypatch):
+    """Frames that stop for longer than the activity window (an overloaded server) do not make a streaming
+    session a newcomer on its next rerun; a session that ended its video does."""
+    stats, clock = _stats(tmp_path, monkeypatch, 1)
+    assert stats.admission(1).admitted
+    stats.record(1, 1, ["happy"])
+    clock.now += live.ACTIVE_WINDOW_S + 10
+    assert stats.admission(2).admitted  # 1 looks idle to newcomers: 2 gets the place...
+    stats.record(2, 1, ["sad"])
+    assert stats.admission(1).admitted  # ...and 1, whose video never ended, still streams
+    stats.forget(1)
+    assert not stats.admission(1).admitted
+
+
+def test_places_held_while_connecting_count_for_the_machines_other_processes(tmp_path, monkeypatch):
+    from dashboard.machine_sessions import MachineSessions
+
+    stats, clock = _stats(tmp_path, monkeypatch, 1)
+    assert stats.admission(1).admitted
+    assert MachineSessions(tmp_path, pid=os.getppid(), clock=lambda: clock.now).others() == 1

@@ -82,10 +82,9 @@ def test_a_face_that_leaves_is_dropped_at_the_next_detection(pipeline):
     assert processor.snapshot()["faces"] == 0 and counting.calls == 2
 
 
-def test_sessions_become_inactive_when_frames_stop(monkeypatch):
-    stats = live.ServerStats()
+def test_sessions_become_inactive_when_frames_stop():
     clock = [1000.0]
-    monkeypatch.setattr(live.time, "time", lambda: clock[0])
+    stats = live.ServerStats(clock=lambda: clock[0])
     stats.record(1, 1, ["happy"])
     stats.record(2, 0, [])
     assert stats.active_sessions() == 2

@@ -80,11 +80,12 @@ def test_admission_counts_the_sessions_of_the_machines_other_app_processes(tmp_p
     monkeypatch.setattr(stats.cpu, "ms", lambda: 1000.0)  # one frame costs a core-second: capacity 1
     neighbour = MachineSessions(tmp_path, pid=os.getppid())
     assert stats.admission(1).admitted
+    stats.forget(1)  # its visitor left before starting
     neighbour.publish(1)
-    refused = stats.admission(1)
+    refused = stats.admission(2)
     assert not refused.admitted and (refused.sessions, refused.capacity) == (1, 1)
     neighbour.publish(0)
-    assert stats.admission(1).admitted
+    assert stats.admission(2).admitted
 
 
 def test_a_process_publishes_its_streaming_sessions_as_frames_come_and_sessions_leave(tmp_path):

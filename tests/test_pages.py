@@ -315,6 +315,23 @@ def test_live_page_tells_a_newcomer_the_server_is_busy(app_env, no_webrtc_sessio
     assert "0 of about 1 live sessions in use" in texts(at)
 
 
+def test_live_page_keeps_the_video_of_a_visitor_admitted_while_it_connects(app_env, no_webrtc_session,
+                                                                          monkeypatch):
+    """Pressing Start reruns the page before the first frame arrives; a colleague who started streaming
+    meanwhile and filled the server must not take the video away from the visitor who was let in."""
+    from dashboard import live
+
+    stats = live.ServerStats()
+    monkeypatch.setattr(stats.cpu, "ms", lambda: 1e6)  # measured: room for one session on any machine
+    monkeypatch.setattr(live, "SERVER_STATS", stats)
+    at = page("app_pages/5_Live.py").run()
+    assert not at.exception and "Press Start" in texts(at)
+    stats.record(12345, 1, ["happy"])  # a colleague whose page was let in before this one's place counted
+    at.run()  # the rerun that Start causes
+    assert not at.exception, at.exception
+    assert not at.warning and "Press Start" in texts(at)
+
+
 def test_a_streaming_session_is_told_what_a_busy_server_holds_back(app_env, no_webrtc_session, monkeypatch):
     from dashboard import live
     from dashboard.connection import ConnectionStatus, ConnectionWatch
