@@ -90,29 +90,33 @@ def nice_browsers(niceness: int = 19) -> None:
             continue
 
 
-def metric(page, label: str) -> str:
+def metric(page, label: str, timeout_ms: int = 2000) -> str:
+    """A metric's value on the page, "n/a" when it is not there within the timeout (the page's stats
+    fragment redraws every second, so on a loaded machine a short timeout can miss a metric that is there)."""
     loc = page.locator('[data-testid="stMetric"]').filter(has_text=label).locator('[data-testid="stMetricValue"]')
     try:
-        return loc.first.inner_text(timeout=2000)
+        return loc.first.inner_text(timeout=timeout_ms)
     except Exception:  # noqa: BLE001 - a page that lost its video shows no metric
         return "n/a"
 
 
 # What a started page shows instead of a frame rate, most telling first (the Live page's own words).
-NO_VIDEO_STATES = {"The server is busy": "told busy after Start", "No video for": "stalled",
-                   "Still connecting": "still connecting", "The video connection failed": "connection failed",
-                   "Connecting": "connecting", "Press Start": "not started"}
+NO_VIDEO_STATES = {"Try again in a minute": "told busy after Start", "No video for": "stalled",
+                   "Still connecting after": "still connecting", "The video connection failed": "connection failed",
+                   "Connecting (ICE": "connecting", "Press Start to send your webcam": "not started"}
 
 
 def fps_or_state(page, component: str) -> str:
     """The page's FPS metric, or what it says instead (a session started but showing no video) and which
     button the video component shows."""
-    fps = metric(page, "FPS")
+    fps = metric(page, "FPS", timeout_ms=15_000)
     if fps != "n/a":
         return fps
     state = "no video"
     try:
         state = next((s for text, s in NO_VIDEO_STATES.items() if page.get_by_text(text).count()), state)
+        if not page.locator(component).count():
+            return f"{state} (no video component on the page)"
         frame = page.locator(component).content_frame
         labels = [b.inner_text(timeout=2000) for b in frame.get_by_role("button").all()]
         said = " ".join(frame.locator("body").inner_text(timeout=2000).split())[:120]
@@ -284,7 +288,7 @@ def run_round(playwright, url: str, y4m: Path, n: int, seconds: float, servers: 
             time.sleep(1)
         window = measure(servers, seconds, browser_cpu_seconds)
         fps = [fps_or_state(p, component) for p in started]
-        latency = [metric(p, "Latency") for p in started]
+        latency = [metric(p, "Latency", timeout_ms=15_000) for p in started]
         for context in contexts:
             context.close()
     finally:
