@@ -217,7 +217,7 @@ def _stats(tmp_path, monkeypatch, sessions: int) -> tuple[live.ServerStats, _Clo
 
 def test_visitors_who_press_start_together_are_admitted_only_as_far_as_the_capacity(tmp_path, monkeypatch):
     """Admitted visitors whose video is still connecting have sent no frame yet: they hold their places,
-    so a burst of newcomers does not overfill the server (eight browsers once got seven places for five)."""
+    so a burst of newcomers does not overfill the server."""
     stats, clock = _stats(tmp_path, monkeypatch, 2)
     assert stats.admission(1).admitted and stats.admission(2).admitted
     third = stats.admission(3)
