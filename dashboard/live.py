@@ -70,16 +70,17 @@ class ServerStats:
         """May this session stream: yes while it holds a place; a newcomer while the measured capacity has
         room for one more on this machine (places held here and the other app processes' sessions count).
         An admitted session that is not streaming holds a place while its video connects."""
-        with self.lock:
+        elsewhere, cpu_ms, saturated = self.machine.others(), self.cpu.ms(), self.fair.saturated
+        with self.lock:  # decided and reserved at once: two newcomers at the same moment cannot take one place
             now = self.clock()
-            streaming = now - self.last_frame.get(session, -1e9) <= ACTIVE_WINDOW_S
-            holds = now - self.last_frame.get(session, -1e9) <= KEEP_PLACE_S or self._connecting(session, now)
-            others = self._in_use(now) - (streaming or self._connecting(session, now))
-        result = admit(holds, others + self.machine.others(), self.cpu.ms(), saturated=self.fair.saturated)
-        if result.admitted and not streaming:
-            with self.lock:
+            since_frame = now - self.last_frame.get(session, -1e9)
+            streaming, connecting = since_frame <= ACTIVE_WINDOW_S, self._connecting(session, now)
+            others = self._in_use(now) - (streaming or connecting)
+            result = admit(since_frame <= KEEP_PLACE_S or connecting, others + elsewhere, cpu_ms, saturated=saturated)
+            if result.admitted and not streaming:
                 self.connecting[session] = now
-                in_use = self._in_use(now)
+            in_use = self._in_use(now)
+        if result.admitted and not streaming:
             self.machine.publish(in_use)
         return result
 
@@ -106,19 +107,22 @@ class ServerStats:
         """Whether this session was admitted less than CONNECT_GRACE_S ago and sent no frame since."""
         return now - self.connecting.get(session, -1e9) <= CONNECT_GRACE_S
 
-    def _in_use(self, now: float) -> int:
-        """Places in use: sessions streaming and sessions connecting (expired reservations dropped). Caller holds
-        the lock."""
+    def _connecting_count(self, now: float) -> int:
+        """Sessions holding a place while their video connects (expired places dropped). Caller holds the lock."""
         for sid in [s for s in self.connecting if not self._connecting(s, now)]:
             del self.connecting[sid]
-        return self._active(now) + len(self.connecting)
+        return len(self.connecting)
+
+    def _in_use(self, now: float) -> int:
+        """Places in use: sessions streaming and sessions connecting. Caller holds the lock."""
+        return self._active(now) + self._connecting_count(now)
 
     def snapshot(self) -> dict:
         """The counters now, as JSON-ready values."""
         with self.lock:
             now = self.clock()
             return {"frames": self.frames, "frames_with_faces": self.frames_with_faces,
-                    "sessions": self._active(now), "connecting": self._in_use(now) - self._active(now),
+                    "sessions": self._active(now), "connecting": self._connecting_count(now),
                     "models_loaded": Classifier.loaded_from_runs, "last_labels": list(self._last_labels),
                     "time": now, "cpu_ms_per_frame": self.cpu.ms(), "fps_cap": self.fair.cap,
                     "tta_views": self.fair.views, "load": self.fair.load}

@@ -269,3 +269,25 @@ def test_places_held_while_connecting_count_for_the_machines_other_processes(tmp
     stats, clock = _stats(tmp_path, monkeypatch, 1)
     assert stats.admission(1).admitted
     assert MachineSessions(tmp_path, pid=os.getppid(), clock=lambda: clock.now).others() == 1
+
+
+def test_two_newcomers_deciding_at_the_same_moment_do_not_both_take_the_last_place(tmp_path, monkeypatch):
+    """Each page runs in its own thread: the decision and the reservation happen at once, so a second
+    newcomer deciding meanwhile sees the first one's place."""
+    import threading
+
+    stats, _ = _stats(tmp_path, monkeypatch, 1)
+    answers: dict[int, live.Admission] = {}
+    other = threading.Thread(target=lambda: answers.setdefault(2, stats.admission(2)))
+    real_admit = live.admit
+
+    def admit_while_another_decides(*args, **kwargs):
+        if not other.is_alive() and 2 not in answers:  # the first decision: a second page asks meanwhile
+            other.start()
+            other.join(0.5)  # the second page gets as far as it can before the first one is decided
+        return real_admit(*args, **kwargs)
+
+    monkeypatch.setattr(live, "admit", admit_while_another_decides)
+    answers[1] = stats.admission(1)
+    other.join()
+    assert answers[1].admitted and not answers[2].admitted
