@@ -19,7 +19,7 @@ ICON = Path(__file__).resolve().parent / "dashboard" / "assets" / "icon.png"  # 
 
 def home() -> None:
     from dashboard.resources import quick_counts
-    from emotion_core.data import DataError
+    from emotion_core.data.dataset import DataError
     from emotion_core.runs import default_runs_dir, list_runs, load_run
 
     st.title("Facial emotion dashboard")

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard.charts import class_counts_bar, intensity_histogram
 from dashboard.resources import decoded_split, quick_counts, sample_indices
 from dashboard.widgets import data_root_input
-from emotion_core.data import SPLITS, DataError, load_split, pixel_stats
+from emotion_core.data.dataset import SPLITS, DataError, load_split, pixel_stats
 from emotion_core.labels import EMOTIONS
 
 st.title("Dataset")

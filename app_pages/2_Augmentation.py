@@ -6,10 +6,10 @@ import numpy as np
 import streamlit as st
 
 from dashboard.widgets import data_root_input
-from emotion_core.augment import AugmentConfig, augment_images
-from emotion_core.data import DataError, decode_gray, scan_split
+from emotion_core.data.augment import AugmentConfig, augment_images
+from emotion_core.data.dataset import DataError, decode_gray, scan_split
+from emotion_core.data.synthetic import draw_face
 from emotion_core.labels import EMOTIONS
-from emotion_core.synthetic import draw_face
 
 st.title("Augmentation")
 st.caption("What the training pipeline feeds the model: each image is transformed at random every epoch.")

@@ -11,9 +11,9 @@ from dashboard.charts import METRIC_NAMES, metric_chart
 from dashboard.training import fine_tuning, keras_file, launch_training, log_tail, resume_training, running_training
 from dashboard.widgets import data_root_input, option_input, servable_runs
 from emotion_core import runs
+from emotion_core.model.variants import plan_strides
 from emotion_core.options import declared, nest
-from emotion_core.train import TrainConfig
-from emotion_core.variants import plan_strides
+from emotion_core.training.train import TrainConfig
 
 SIZES = [48, 64, 96, 128]
 

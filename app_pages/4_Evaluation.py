@@ -8,8 +8,8 @@ import streamlit as st
 
 from dashboard import settings
 from dashboard.charts import confusion_heatmap, per_class_bars
-from emotion_core.data import read_gray_inside
-from emotion_core.evaluate import misclassified
+from emotion_core.data.dataset import read_gray_inside
+from emotion_core.evaluation.metrics import misclassified
 from emotion_core.labels import EMOTIONS
 from emotion_core.runs import (PROJECT_ROOT, RunDir, RunInfo, default_runs_dir, list_runs, load_run, read_confusion_matrix,
                                read_predictions)

@@ -10,9 +10,9 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import settings
 from dashboard.charts import probability_bars, probability_timeline
-from dashboard.connection import ConnectionWatch, server_ice_state
-from dashboard.live import SERVER_STATS, LiveProcessor
-from dashboard.live_overlay import browser_overlay, close_peer, current_peer
+from dashboard.live.browser_overlay import browser_overlay, close_peer, current_peer
+from dashboard.live.connection import ConnectionWatch, server_ice_state
+from dashboard.live.processor import SERVER_STATS, LiveProcessor
 from dashboard.session_files import session_folder
 from dashboard.widgets import served_pipeline
 

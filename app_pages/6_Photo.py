@@ -10,8 +10,8 @@ import streamlit as st
 
 from dashboard.charts import probability_bars
 from dashboard.widgets import served_pipeline
-from emotion_core.face_table import PHOTO_COLUMNS, csv_text, photo_rows
-from emotion_core.pipeline import decode_image_bytes
+from emotion_core.media.face_table import PHOTO_COLUMNS, csv_text, photo_rows
+from emotion_core.serving.pipeline import decode_image_bytes
 
 MAX_UPLOAD_MB = 10
 

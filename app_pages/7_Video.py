@@ -14,8 +14,8 @@ from dashboard.session_files import safe_file_name, session_folder
 from dashboard.video_jobs import VideoJob
 from dashboard.widgets import served_pipeline
 from emotion_core.labels import EMOTIONS
-from emotion_core.video import VIDEO_EXTENSIONS
-from emotion_core.video_analysis import VideoAnalysis
+from emotion_core.media.video import VIDEO_EXTENSIONS
+from emotion_core.media.video_analysis import VideoAnalysis
 
 JOB_KEY = "video_job"
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -14,13 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 FER_ROOT = ROOT.parent / "shared" / "datasets" / "fer2013"
 
 
-@functools.cache
 def test_helpers(name: str) -> ModuleType:
-    """tests/<name>.py: the tests' own helpers (tests/ is not a package; it goes on the path, as under pytest,
-    so that the helpers import each other)."""
-    if str(ROOT / "tests") not in sys.path:
-        sys.path.insert(0, str(ROOT / "tests"))
-    return importlib.import_module(name)
+    """tests/<name>.py: the tests' own helpers, imported from the `tests` package (run benchmarks from the
+    project root as `python -m benchmarks.NAME`)."""
+    return importlib.import_module(f"tests.{name}")
 
 
 def browser_harness() -> ModuleType:

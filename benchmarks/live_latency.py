@@ -6,7 +6,7 @@ not depend on them) unless --run names a trained model. When the PyPI `fer`
 package is importable (`pip install --no-deps fer`), its FER detector runs on
 the same frames in an extra row.
 
-    python benchmarks/live_latency.py [--variants xxs,xs,s] [--frames 50] [--run DIR]
+    python -m benchmarks.live_latency [--variants xxs,xs,s] [--frames 50] [--run DIR]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 
 def time_pipeline(pipeline, frame: np.ndarray, frames: int) -> dict[str, tuple[float, float]]:
-    from emotion_core.pipeline import Timings
+    from emotion_core.serving.pipeline import Timings
 
     detect, classify, annotate, total = [], [], [], []
     for i in range(frames + 3):
@@ -46,10 +46,10 @@ def time_pipeline(pipeline, frame: np.ndarray, frames: int) -> dict[str, tuple[f
 
 
 def pipeline_for(variant: str, size: int, workdir: Path):
-    from emotion_core.export import export_tflite
-    from emotion_core.inference import Classifier
-    from emotion_core.mobilevit import build_mobilevit
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.model.mobilevit import build_mobilevit
+    from emotion_core.serving.export import export_tflite
+    from emotion_core.serving.inference import Classifier
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     path = workdir / f"{variant}-{size}.tflite"
     export_tflite(build_mobilevit(variant, size), path)
@@ -77,7 +77,7 @@ def time_fer(frame: np.ndarray, frames: int) -> dict | str:
 def main() -> None:
     harness = _common.browser_harness()
     face_frame = harness.face_frame
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--variants", default="xxs,xs,s")

@@ -18,12 +18,12 @@ machine, as with colleagues on their own computers; what reaches the server is t
 the latency column adds how far the boxes trail the picture (a frame leaving the visitor to its faces
 arriving back).
 
-A stage profiler runs inside the server (`dashboard/stage_profile.py`): the second
+A stage profiler runs inside the server (`dashboard/live/stage_profile.py`): the second
 table gives the server's CPU milliseconds per processed frame in each stage
 (VP8 decode and encode, colour conversion, detection, crops, classification,
 tracker, annotation, WebRTC/RTP, Streamlit) for every round.
 
-    python benchmarks/live_load.py [--sessions 1,2,4,8] [--seconds 60] [--model DIR] [--nice-browsers]
+    python -m benchmarks.live_load [--sessions 1,2,4,8] [--seconds 60] [--model DIR] [--nice-browsers]
                                    [--camera still|noisy] [--reuse-below LEVELS] [--servers 1|2]
                                    [--no-stage-profile] [--drawn-by server|browser] [--clients chromium|python]
 """
@@ -41,7 +41,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import _common
+from benchmarks import _common
 import numpy as np
 
 
@@ -397,7 +397,7 @@ def main() -> int:
     harness = _common.browser_harness()
     browser_available, face_frame = harness.browser_available, harness.face_frame
     streamlit_server, write_y4m = harness.streamlit_server, harness.write_y4m
-    from emotion_core.inference import default_model_dir
+    from emotion_core.serving.inference import default_model_dir
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", default="1,2,4,8")

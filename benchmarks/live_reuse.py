@@ -15,7 +15,7 @@ The Live page's processor (served model with its TTA, annotation) over clips wit
 Columns: mean ms per frame (median of interleaved rounds), share of faces classified, labels equal to
 the run without reuse, FER accuracy, extra lag. Needs ../shared/datasets/fer2013 for the FER rows.
 
-    python benchmarks/live_reuse.py [--reuse 0,1,2,3] [--noise 2] [--faces 300]
+    python -m benchmarks.live_reuse [--reuse 0,1,2,3] [--noise 2] [--faces 300]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import _common
+from benchmarks import _common
 import numpy as np
 from detect_every import clip as head_clip
 
@@ -37,7 +37,7 @@ class FixedBox:
     kind = "fixed"
 
     def find(self, frame, gray, channel_order="bgr"):
-        from emotion_core.detect import Detection
+        from emotion_core.serving.faces import Detection
 
         return [Detection(FACE_BOX)]
 
@@ -62,7 +62,7 @@ class CountingPipeline:
     """An EmotionPipeline that counts the faces it classifies."""
 
     def __new__(cls, pipeline):
-        from emotion_core.pipeline import EmotionPipeline
+        from emotion_core.serving.pipeline import EmotionPipeline
 
         class Counting(EmotionPipeline):
             classified = 0
@@ -76,7 +76,7 @@ class CountingPipeline:
 
 def run(pipeline, frames: list[np.ndarray], reuse: float) -> tuple[float, list[str | None], float]:
     """(mean ms per frame after 5 frames, label shown per frame, share of faces classified)."""
-    from dashboard.live import LiveProcessor
+    from dashboard.live.processor import LiveProcessor
 
     counting = CountingPipeline(pipeline)
     processor = LiveProcessor(counting, reuse_below=reuse)
@@ -93,7 +93,7 @@ def run(pipeline, frames: list[np.ndarray], reuse: float) -> tuple[float, list[s
 
 
 def fer_faces(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
-    from emotion_core.data import load_split
+    from emotion_core.data.dataset import load_split
 
     if not (_common.FER_ROOT / "test").is_dir():
         return None
@@ -136,7 +136,7 @@ def change_table(images: np.ndarray, noise: float, size: int, margin: float) -> 
     a 15-frame blend into another face: the mean over the crop against the largest grid cell's change."""
     import cv2
 
-    from emotion_core.pipeline import crop_change, crop_face
+    from emotion_core.serving.pipeline import crop_change, crop_face
 
     rng = np.random.default_rng(0)
 
@@ -167,7 +167,7 @@ def change_table(images: np.ndarray, noise: float, size: int, margin: float) -> 
 
 def main() -> None:
     from emotion_core.labels import EMOTIONS
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reuse", default="1,3,6")

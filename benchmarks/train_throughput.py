@@ -1,8 +1,8 @@
 """Training throughput (images/s) per MobileViT variant and input size, on random data, on the device
 training would use (the GPU when there is one) with the Keras backend of KERAS_BACKEND.
 
-    python benchmarks/train_throughput.py [--variants xxs,xs,s] [--sizes 48,64] [--steps 10] [--batch-size 64]
-    KERAS_BACKEND=jax python benchmarks/train_throughput.py --variants xs --sizes 64 --batch-size 128
+    python -m benchmarks.train_throughput [--variants xxs,xs,s] [--sizes 48,64] [--steps 10] [--batch-size 64]
+    KERAS_BACKEND=jax python -m benchmarks.train_throughput --variants xs --sizes 64 --batch-size 128
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 def measure(variant: str, size: int, batch: int, steps: int) -> dict:
     import keras
 
-    from emotion_core.hardware import plan
-    from emotion_core.mobilevit import build_mobilevit, compile_model
-    from emotion_core.variants import plan_strides
+    from emotion_core.model.mobilevit import build_mobilevit, compile_model
+    from emotion_core.model.variants import plan_strides
+    from emotion_core.training.hardware import plan
 
     hardware = plan()
 

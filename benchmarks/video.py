@@ -1,6 +1,6 @@
 """Video files end to end: frames per second of `analyse_video`, against PyPI `fer` on the same clip.
 
-    .venv/bin/python benchmarks/video.py [--seconds 60] [--memory-minutes 10] [--fer-frames 0]
+    .venv/bin/python -m benchmarks.video [--seconds 60] [--memory-minutes 10] [--fer-frames 0]
 
 Builds a 640x480 30 fps H.264 clip of real faces: scikit-image's astronaut drifting and zooming
 (her face 60-130 px wide), and FER-2013 test faces (160 px, a new one every 2 s) when the data set
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import _common
+from benchmarks import _common
 import cv2
 import numpy as np
 
@@ -55,7 +55,7 @@ def build_clip(path: Path, seconds: float) -> Path:
     """The benchmark clip (see the module docstring)."""
     from skimage import data
 
-    from emotion_core.video import Mp4Writer
+    from emotion_core.media.video import Mp4Writer
 
     astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[:300, 80:380]  # head and shoulders
     faces = fer_faces()
@@ -100,8 +100,8 @@ def peak_mb() -> float:
 
 def memory_probe(clip: Path) -> None:
     """Child process: analyse every 10th frame of `clip`, print the peak resident size in MB."""
-    from emotion_core.pipeline import EmotionPipeline
-    from emotion_core.video_analysis import analyse_video
+    from emotion_core.media.video_analysis import analyse_video
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     result = analyse_video(clip, EmotionPipeline.from_run(), every=10)
     print(f"{peak_mb():.1f} {result.frames_read} {len(result.rows)}")
@@ -127,9 +127,9 @@ def main() -> int:
         memory_probe(Path(args.memory_probe))
         return 0
 
-    from emotion_core.pipeline import EmotionPipeline
-    from emotion_core.video import VideoReader
-    from emotion_core.video_analysis import analyse_video
+    from emotion_core.media.video import VideoReader
+    from emotion_core.media.video_analysis import analyse_video
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     work = Path(tempfile.mkdtemp(prefix="video-bench-"))
     clip = build_clip(work / "clip.mp4", args.seconds)

@@ -16,7 +16,7 @@ import argparse
 import resource
 from fractions import Fraction
 
-import _common
+from benchmarks import _common
 import cv2
 import numpy as np
 

@@ -6,7 +6,7 @@
 # page a visitor opens first.
 import pylibsrtp  # noqa: F401  (import order matters)
 
-from dashboard.rtp_patches import decode_video_frames_on_marker  # noqa: E402
+from dashboard.live.rtp_patches import decode_video_frames_on_marker  # noqa: E402
 from dashboard.streamlit_patches import skip_keras_session_reset  # noqa: E402
 
 skip_keras_session_reset()

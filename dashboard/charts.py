@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from emotion_core.evaluate import row_normalize
+from emotion_core.evaluation.metrics import row_normalize
 from emotion_core.labels import EMOTIONS
 
 METRIC_NAMES = ("loss", "accuracy", "precision", "recall")

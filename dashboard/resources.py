@@ -22,15 +22,15 @@ SERVER_INFERENCE_THREADS = 1  # per TFLite interpreter: a second thread costs fa
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=3)
 def _classifier(model_dir: str, signature: str):
-    from emotion_core.inference import Classifier
+    from emotion_core.serving.inference import Classifier
 
     return Classifier.from_run(Path(model_dir), num_threads=SERVER_INFERENCE_THREADS)
 
 
 @st.cache_resource(show_spinner="Loading the face detector...", max_entries=6)
 def _pipeline(model_dir: str, signature: str, detector: str, align: bool):
-    from emotion_core.detect import make_detector
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.serving.detect import make_detector
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     return EmotionPipeline(_classifier(model_dir, signature), make_detector(detector), align=align)
 
@@ -43,21 +43,21 @@ def get_pipeline(model_dir: Path, detector: str, align: bool):
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the cache...")
 def _decoded_split(root: str, split: str, image_size: int, files_key: str):
-    from emotion_core.data import load_split
+    from emotion_core.data.dataset import load_split
 
     return load_split(root, split, image_size)
 
 
 def decoded_split(root: Path, split: str, image_size: int):
     """A decoded split, shared by every session; a changed folder (file list, sizes, mtimes) loads again."""
-    from emotion_core.data import cache_key, scan_split
+    from emotion_core.data.dataset import cache_key, scan_split
 
     return _decoded_split(str(root), split, image_size, cache_key(scan_split(root, split), image_size))
 
 
 @st.cache_data(show_spinner=False, max_entries=8, ttl=30)
 def quick_counts(root: str) -> dict[str, dict[str, int]]:
-    from emotion_core.data import quick_summary
+    from emotion_core.data.dataset import quick_summary
 
     return quick_summary(root)
 

@@ -107,7 +107,7 @@ def validate_settings() -> None:
 
 def detector_kind() -> str:
     """The face detector pages start with: EMOTION_DETECTOR or [detector] kind (see detect.DETECTORS)."""
-    from emotion_core.detect import DEFAULT_DETECTOR, DETECTORS
+    from emotion_core.serving.detect import DEFAULT_DETECTOR, DETECTORS
 
     kind = os.environ.get("EMOTION_DETECTOR") or secret("detector", "kind", DEFAULT_DETECTOR)
     if kind not in DETECTORS:
@@ -118,7 +118,7 @@ def detector_kind() -> str:
 
 def align_faces() -> bool:
     """Whether face crops are turned so the eyes are level: EMOTION_ALIGN_FACES or [detector] align."""
-    from emotion_core.pipeline import ALIGN_BY_DEFAULT
+    from emotion_core.serving.pipeline import ALIGN_BY_DEFAULT
 
     raw = os.environ.get("EMOTION_ALIGN_FACES")
     value: Any = secret("detector", "align", ALIGN_BY_DEFAULT) if raw is None else \
@@ -131,7 +131,7 @@ def align_faces() -> bool:
 def max_recording_seconds() -> float:
     """How long a Live recording may run: EMOTION_MAX_RECORDING_MINUTES or [live] max_recording_minutes
     (default 10), in seconds."""
-    from emotion_core.recording import DEFAULT_MAX_SECONDS
+    from emotion_core.media.recording import DEFAULT_MAX_SECONDS
 
     raw = os.environ.get("EMOTION_MAX_RECORDING_MINUTES") or secret("live", "max_recording_minutes", None)
     if raw is None:
@@ -164,7 +164,7 @@ def detect_every() -> int:
 def reuse_below() -> float:
     """Live: gray levels a face's crop may change (`pipeline.crop_change`) and keep its last classification
     (EMOTION_REUSE_BELOW or [live] reuse_below, 0 to 50, 0 off; default `pipeline.REUSE_BELOW`)."""
-    from emotion_core.pipeline import REUSE_BELOW
+    from emotion_core.serving.pipeline import REUSE_BELOW
 
     raw = os.environ.get("EMOTION_REUSE_BELOW") or secret("live", "reuse_below", None)
     if raw is None:
@@ -238,7 +238,7 @@ def resolve_data_root(user_path: str) -> Path:
 
 def model_dir() -> Path:
     """The model served by default: EMOTION_MODEL_DIR or models/default."""
-    from emotion_core.inference import default_model_dir
+    from emotion_core.serving.inference import default_model_dir
 
     return _absolute(default_model_dir())
 

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from emotion_core import runs
-from emotion_core.train import TrainConfig, start_run
+from emotion_core.training.train import TrainConfig, start_run
 
 
 def keras_file(run: runs.RunInfo) -> Path | None:

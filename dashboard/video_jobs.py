@@ -11,9 +11,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from emotion_core.pipeline import EmotionPipeline
-from emotion_core.video import VideoRefused
-from emotion_core.video_analysis import VideoAnalysis, VideoProgress, analyse_video
+from emotion_core.media.video import VideoRefused
+from emotion_core.media.video_analysis import VideoAnalysis, VideoProgress, analyse_video
+from emotion_core.serving.pipeline import EmotionPipeline
 
 log = logging.getLogger("emotion_dashboard")
 

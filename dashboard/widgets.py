@@ -51,7 +51,7 @@ def model_selector(key: str) -> RunInfo | None:
 
 def detector_selector(key: str) -> str:
     """Choose the face detector; the configured one comes first."""
-    from emotion_core.detect import DETECTORS
+    from emotion_core.serving.detect import DETECTORS
 
     kinds = list(DETECTORS)
     return st.selectbox("Face detector", kinds, index=kinds.index(settings.detector_kind()), key=key,
@@ -62,7 +62,7 @@ def served_pipeline(key: str):
     """Model and detector selectors plus the shared pipeline for them; stops the page with a message when
     none can be served."""
     from dashboard.resources import get_pipeline
-    from emotion_core.export import ModelLoadError  # BlazeFaceUnavailable is one too
+    from emotion_core.serving.model_files import ModelLoadError  # BlazeFaceUnavailable is one too
 
     left, right = st.columns(2)
     with left:

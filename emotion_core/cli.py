@@ -31,7 +31,7 @@ def _progress_printer(label: str):
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Scan, decode and cache the splits; print the summary."""
-    from emotion_core.data import SPLITS, cross_split_duplicates, load_split
+    from emotion_core.data.dataset import SPLITS, cross_split_duplicates, load_split
 
     summaries, loaded = {}, {}
     for split in SPLITS:
@@ -61,7 +61,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from emotion_core import options
-    from emotion_core.train import TrainConfig, resume, train, train_created
+    from emotion_core.training.train import TrainConfig, resume, train, train_created
 
     if args.resume:
         run_dir = resume(Path(args.resume))
@@ -78,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from emotion_core.evaluate import evaluate_model_dir
+    from emotion_core.evaluation.evaluate import evaluate_model_dir
 
     report = evaluate_model_dir(Path(args.run), args.data, args.split, args.cache_dir, args.batch_size,
                                 progress=_progress_printer(f"{args.split:5s}")).report
@@ -94,7 +94,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from emotion_core.export import export_all, load_keras_model
+    from emotion_core.serving.export import export_all
+    from emotion_core.serving.model_files import load_keras_model
 
     from emotion_core.runs import RunDir
 
@@ -111,8 +112,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def media_inputs(paths: list[str]) -> list[str]:
     """The files given, with every folder replaced by its image and video files (recursive, sorted, hidden
     files and folders skipped)."""
-    from emotion_core.data import IMAGE_EXTENSIONS
-    from emotion_core.video import VIDEO_EXTENSIONS
+    from emotion_core.data.dataset import IMAGE_EXTENSIONS
+    from emotion_core.media.video import VIDEO_EXTENSIONS
 
     wanted = IMAGE_EXTENSIONS | set(VIDEO_EXTENSIONS)
     found: list[str] = []
@@ -127,14 +128,14 @@ def media_inputs(paths: list[str]) -> list[str]:
 
 
 def is_video(path: str) -> bool:
-    from emotion_core.video import VIDEO_EXTENSIONS
+    from emotion_core.media.video import VIDEO_EXTENSIONS
 
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from emotion_core import atomic
-    from emotion_core.face_table import CLI_COLUMNS, csv_text
+    from emotion_core.media.face_table import CLI_COLUMNS, csv_text
 
     inputs = media_inputs(args.inputs)
     if not inputs:
@@ -144,7 +145,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print("error: --cropped is for images that are face crops; videos are analysed with face detection "
               "(leave out --cropped or the videos)", file=sys.stderr)
         return 2
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     pipeline = EmotionPipeline.from_run(Path(args.run) if args.run else None, detector=args.detector,
                                         align=args.align)
@@ -174,8 +175,8 @@ def _predict_image(pipeline, path: str, annotated: Path, args: argparse.Namespac
     """One image: faces printed (unless --json), rows added, the annotated copy written; the faces as dicts."""
     import cv2
 
-    from emotion_core.face_table import face_values
-    from emotion_core.pipeline import read_image
+    from emotion_core.media.face_table import face_values
+    from emotion_core.serving.pipeline import read_image
 
     frame = read_image(path)
     if args.cropped:  # the whole image is the face: nothing to draw
@@ -197,7 +198,7 @@ def _predict_image(pipeline, path: str, annotated: Path, args: argparse.Namespac
 
 def _predict_video(pipeline, path: str, annotated: Path, args: argparse.Namespace, rows: list[tuple]) -> dict:
     """One video: progress on stderr, a summary line, rows added, the annotated MP4 written; the analysis as a dict."""
-    from emotion_core.video_analysis import analyse_video
+    from emotion_core.media.video_analysis import analyse_video
 
     annotated.parent.mkdir(parents=True, exist_ok=True)
     report = _progress_printer(Path(path).name[:24])
@@ -232,10 +233,10 @@ def positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from emotion_core import options
-    from emotion_core.data import DEFAULT_IMAGE_SIZE
-    from emotion_core.detect import DEFAULT_DETECTOR, DETECTORS
-    from emotion_core.pipeline import ALIGN_BY_DEFAULT
-    from emotion_core.train import TrainConfig
+    from emotion_core.data.dataset import DEFAULT_IMAGE_SIZE
+    from emotion_core.serving.detect import DEFAULT_DETECTOR, DETECTORS
+    from emotion_core.serving.pipeline import ALIGN_BY_DEFAULT
+    from emotion_core.training.train import TrainConfig
 
     p = argparse.ArgumentParser(prog="python -m emotion_core", description="Facial emotion MobileViT: data, training, evaluation, export, prediction.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -296,9 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from emotion_core.data import DataError
-    from emotion_core.export import ModelLoadError
+    from emotion_core.data.dataset import DataError
     from emotion_core.runs import RunError
+    from emotion_core.serving.model_files import ModelLoadError
 
     args = build_parser().parse_args(argv)
     try:

@@ -32,7 +32,7 @@ FILES = ("tflite_model", "keras_model", "config", "metrics", "test_metrics", "co
 def reproduce_command(config: dict) -> str:
     """The `train` command that rebuilds a run from its config.json, one flag per line."""
     from emotion_core.options import command_line
-    from emotion_core.train import TrainConfig
+    from emotion_core.training.train import TrainConfig
 
     return " \\\n    ".join(["python -m emotion_core train", *command_line(TrainConfig, config)])
 
@@ -58,7 +58,7 @@ def package_flags(serving: dict, weights: str = "float32") -> str:
 
 def evaluate_served(out: Path, config: dict) -> None:
     """Re-evaluate the model as served (TFLite, serving options) on the test split; rewrite its reports."""
-    from emotion_core.evaluate import evaluate_model_dir, write_reports
+    from emotion_core.evaluation.evaluate import evaluate_model_dir, write_reports
 
     data_root = Path(config["data_root"])
     write_reports(out, evaluate_model_dir(out, data_root if data_root.is_absolute() else ROOT / data_root))
@@ -67,7 +67,7 @@ def evaluate_served(out: Path, config: dict) -> None:
 def latency_per_face(model_dir: Path, repeats: int = 200) -> dict:
     import numpy as np
 
-    from emotion_core.inference import Classifier
+    from emotion_core.serving.inference import Classifier
 
     classifier = Classifier.from_run(model_dir)
     size = classifier.input_size
@@ -96,7 +96,8 @@ def detection_ms(repeats: int = 30) -> tuple[str, float]:
     import numpy as np
     from skimage import data
 
-    from emotion_core.detect import DEFAULT_DETECTOR, make_detector, to_gray
+    from emotion_core.serving.detect import DEFAULT_DETECTOR, make_detector
+    from emotion_core.serving.faces import to_gray
 
     frame = cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (480, 480))
     frame = cv2.copyMakeBorder(frame, 0, 0, 80, 80, cv2.BORDER_CONSTANT)  # 640x480, the astronaut in the middle
@@ -114,7 +115,8 @@ def card_values(out: Path, config: dict, metrics: dict, rows: list[dict], latenc
     cm = json.loads(RunDir(out).confusion_matrix.read_text())
     labels = cm["labels"]
     best = max(rows, key=lambda r: r.get("val_accuracy", 0)) if rows else {}
-    from emotion_core.export import load_keras_model, tflite_weights
+    from emotion_core.serving.export import tflite_weights
+    from emotion_core.serving.model_files import load_keras_model
 
     try:
         params = f"{load_keras_model(RunDir(out).keras_model).count_params():,}"
@@ -177,8 +179,8 @@ def main() -> int:
                         "(compare it on validation data first)")
     args = parser.parse_args()
     from dashboard.charts import confusion_heatmap
-    from emotion_core.export import saved_model_to_tflite
     from emotion_core.runs import read_metrics
+    from emotion_core.serving.export import saved_model_to_tflite
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -204,7 +206,7 @@ def main() -> int:
     fig = confusion_heatmap(cm["matrix"], cm["labels"], normalized=True,
                             title=f"MobileViT-{config['variant'].upper()} on FER-2013 test (row-normalised)")
     fig.write_image(str(out / "confusion_matrix.png"), width=720, height=600)
-    from emotion_core.data import quick_summary
+    from emotion_core.data.dataset import quick_summary
 
     data_root = Path(config["data_root"]) if Path(config["data_root"]).is_absolute() else ROOT / config["data_root"]
     values = card_values(out, config, metrics, read_metrics(args.run), latency_per_face(out), detection_ms(),

@@ -18,7 +18,7 @@ FER_ROOT = ROOT.parent / "shared" / "datasets" / "fer2013"
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """7 classes x 8 train / 3 test synthetic 48x48 faces in the FER-2013 layout."""
-    from emotion_core.synthetic import make_dataset
+    from emotion_core.data.synthetic import make_dataset
 
     return make_dataset(tmp_path_factory.mktemp("data"), per_class_train=8, per_class_test=3, seed=1)
 
@@ -27,8 +27,8 @@ def tiny_data(tmp_path_factory) -> Path:
 def keras_only_exports(monkeypatch):
     """For training tests about something else: a finished run exports model.keras only, as on a backend
     without TensorFlow (the SavedModel and TFLite conversions, tested in test_train.py, take ~15 s a run)."""
-    from emotion_core import export
     from emotion_core.runs import RunDir
+    from emotion_core.serving import export
 
     def keras_only(model, directory, int8_weights=False):
         return {"keras": export.save_keras(export.float32_copy(model), RunDir(directory).keras_model)}

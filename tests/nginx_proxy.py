@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from browser_harness import free_port, stop_process
+from tests.browser_harness import free_port, stop_process
 from emotion_core.runs import PROJECT_ROOT
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)

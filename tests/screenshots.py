@@ -1,6 +1,6 @@
 """Screenshots of every page for the README: the real app, default model, fake camera.
 
-    .venv/bin/python tests/screenshots.py [--out docs/screenshots]
+    .venv/bin/python -m tests.screenshots [--out docs/screenshots]
 
 Starts `streamlit run Home.py` on a free loopback port with the project's defaults,
 loads the data set on the Dataset page, analyses a generated clip on the Video page, starts the
@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
-    from browser_harness import browser_available, face_frame, launch_browser, start_live_video, streamlit_server, wait_for_app, write_y4m
+    from tests.browser_harness import browser_available, face_frame, launch_browser, start_live_video, streamlit_server, wait_for_app, write_y4m
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -63,8 +63,8 @@ def main() -> int:
 
 def video_page_with_results(page, url: str, tmp: Path, out: Path) -> None:
     """The Video page after analysing a short clip of two moving faces."""
-    from browser_harness import wait_for_app
-    from video_helpers import moving_faces, write_clip
+    from tests.browser_harness import wait_for_app
+    from tests.video_helpers import moving_faces, write_clip
 
     clip = write_clip(tmp / "two_people.mp4", moving_faces(90, faces=2, side=260))
     page.goto(f"{url}/Video")

@@ -3,9 +3,9 @@
     python tests/serve_app.py STATS_FILE run Home.py [streamlit options...]
 
 The app itself writes nothing of the kind: this wrapper starts Streamlit in its own process and a
-thread that writes `dashboard.live.SERVER_STATS.snapshot()` to STATS_FILE (JSON) every half second,
+thread that writes `dashboard.live.processor.SERVER_STATS.snapshot()` to STATS_FILE (JSON) every half second,
 so a test can see frames, faces, sessions and model loads from outside. With EMOTION_STAGE_PROFILE=1 in
-the environment a `dashboard.stage_profile.StageProfiler` runs too and the file gains `stage_cpu_s`
+the environment a `dashboard.live.stage_profile.StageProfiler` runs too and the file gains `stage_cpu_s`
 (CPU seconds per stage so far; benchmarks/live_load.py turns them into milliseconds per frame).
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 
 def write_stats_forever(path: Path, every_s: float = 0.5) -> None:
-    from dashboard.live import SERVER_STATS
-    from dashboard.stage_profile import StageProfiler
+    from dashboard.live.processor import SERVER_STATS
+    from dashboard.live.stage_profile import StageProfiler
     from emotion_core import atomic
 
     profiler = StageProfiler().start() if os.environ.get("EMOTION_STAGE_PROFILE") == "1" else None

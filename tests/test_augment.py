@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from emotion_core.augment import NO_AUGMENTATION, AugmentConfig, augment_image, augment_images
-from emotion_core.synthetic import draw_face
+from emotion_core.data.augment import NO_AUGMENTATION, AugmentConfig, augment_image, augment_images
+from emotion_core.data.synthetic import draw_face
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emotion_core.augment import NO_AUGMENTATION, AugmentConfig, augment_images
-from emotion_core.batches import TrainingBatches, mix_batch, one_hot
+from emotion_core.data.augment import NO_AUGMENTATION, AugmentConfig, augment_images
+from emotion_core.data.batches import TrainingBatches, mix_batch, one_hot
 
 
 @pytest.fixture

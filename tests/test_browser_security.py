@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_harness import browser_available, launch_browser, streamlit_server, wait_for_app
+from tests.browser_harness import browser_available, launch_browser, streamlit_server, wait_for_app
 
 pytestmark = pytest.mark.skipif(browser_available() is not None, reason=str(browser_available()))
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_harness import browser_available, face_frame, launch_browser, read_stats, start_live_video, streamlit_server, write_y4m
-from turn_server import TURNSERVER, coturn, relay_only_env
+from tests.browser_harness import browser_available, face_frame, launch_browser, read_stats, start_live_video, streamlit_server, write_y4m
+from tests.turn_server import TURNSERVER, coturn, relay_only_env
 
 pytestmark = [
     pytest.mark.skipif(browser_available() is not None, reason=str(browser_available())),

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from dashboard import capacity, live
-from dashboard.capacity import CpuPerFrame, admit
+from dashboard.live import capacity, processor as live
+from dashboard.live.capacity import CpuPerFrame, admit
 
 
 class _Clock:
@@ -206,7 +206,7 @@ def _ms_for(sessions: int) -> float:
 
 def _stats(tmp_path, monkeypatch, sessions: int) -> tuple[live.ServerStats, _Clock]:
     """ServerStats on a fake clock whose measured capacity is `sessions`."""
-    from dashboard.machine_sessions import MachineSessions
+    from dashboard.live.machine_sessions import MachineSessions
 
     clock = _Clock()
     clock.now = 1000.0
@@ -231,7 +231,7 @@ def test_visitors_who_press_start_together_are_admitted_only_as_far_as_the_capac
 def test_an_admitted_session_keeps_its_place_while_its_video_connects(tmp_path, monkeypatch):
     """The video component reruns the page as it connects: a session admitted a moment ago is not turned away
     on that rerun because others filled the server meanwhile (its page would lose the video it just started)."""
-    from dashboard.machine_sessions import MachineSessions
+    from dashboard.live.machine_sessions import MachineSessions
 
     stats, clock = _stats(tmp_path, monkeypatch, 1)
     assert stats.admission(1).admitted
@@ -264,7 +264,7 @@ def test_a_streaming_session_whose_frames_pause_keeps_its_place(tmp_path, monkey
 
 
 def test_places_held_while_connecting_count_for_the_machines_other_processes(tmp_path, monkeypatch):
-    from dashboard.machine_sessions import MachineSessions
+    from dashboard.live.machine_sessions import MachineSessions
 
     stats, clock = _stats(tmp_path, monkeypatch, 1)
     assert stats.admission(1).admitted

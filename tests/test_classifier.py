@@ -14,8 +14,14 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_core.export import ModelLoadError
-from emotion_core.inference import (Classifier, center_zoom, check_model_fits, read_model_config, serving_options)
+from emotion_core.serving.model_files import ModelLoadError
+from emotion_core.serving.inference import (
+    Classifier,
+    center_zoom,
+    check_model_fits,
+    read_model_config,
+    serving_options,
+)
 from emotion_core.labels import EMOTIONS
 from emotion_core.paths import default_model_dir
 
@@ -207,7 +213,7 @@ def test_a_served_model_with_a_wrong_config_is_refused(tmp_path):
 
 
 def test_model_loads_are_counted_for_the_server_stats():
-    from emotion_core.inference import Classifier as Loaded
+    from emotion_core.serving.inference import Classifier as Loaded
 
     before = Loaded.loaded_from_runs
     Loaded.from_run()  # the served model

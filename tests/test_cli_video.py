@@ -9,8 +9,8 @@ import cv2
 import pytest
 
 from emotion_core.cli import main
-from emotion_core.face_table import CLI_COLUMNS
-from emotion_core.video import VideoReader
+from emotion_core.media.face_table import CLI_COLUMNS
+from emotion_core.media.video import VideoReader
 from tests.video_helpers import astronaut_head, moving_faces, write_clip
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from dashboard.connection import ConnectionWatch
+from dashboard.live.connection import ConnectionWatch
 
 
 def test_phases_from_idle_to_streaming_and_a_failure_logged_once(caplog):

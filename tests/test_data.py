@@ -10,10 +10,19 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_core.data import (DataError, cache_key, cross_split_duplicates, decode_gray, load_split, quick_summary,
-                               read_gray_inside, resize_square, scan_split)
+from emotion_core.data.dataset import (
+    DataError,
+    cache_key,
+    cross_split_duplicates,
+    decode_gray,
+    load_split,
+    quick_summary,
+    read_gray_inside,
+    resize_square,
+    scan_split,
+)
+from emotion_core.data.synthetic import make_dataset
 from emotion_core.labels import EMOTIONS, canonical_emotion
-from emotion_core.synthetic import make_dataset
 
 
 @pytest.fixture
@@ -277,7 +286,7 @@ def test_cross_split_duplicates_pairs_identical_pixels(data, tmp_path):
 
 
 def test_pixel_stats_per_class():
-    from emotion_core.data import SplitData, pixel_stats
+    from emotion_core.data.dataset import SplitData, pixel_stats
 
     images = np.zeros((3, 2, 2), np.uint8)
     images[0] = [[0, 255], [255, 255]]  # angry: 1 dark, 3 bright

@@ -28,7 +28,7 @@ def test_default_model_serves_a_real_face(monkeypatch):
     import cv2
     from skimage import data
 
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     monkeypatch.delenv("EMOTION_MODEL_DIR", raising=False)
     pipeline = EmotionPipeline.from_run()  # no argument: models/default
@@ -41,8 +41,8 @@ def test_default_model_serves_a_real_face(monkeypatch):
 
 
 def test_tflite_and_keras_agree():
-    from emotion_core.export import tflite_weights
-    from emotion_core.inference import Classifier
+    from emotion_core.serving.export import tflite_weights
+    from emotion_core.serving.inference import Classifier
 
     tflite = Classifier.from_run(DEFAULT)
     keras_model = Classifier.from_run(DEFAULT, prefer="keras")
@@ -58,7 +58,7 @@ needs_fer = pytest.mark.skipif(not (FER / "test").is_dir(), reason="../shared/da
 
 @pytest.fixture(scope="module")
 def fer_report(tmp_path_factory):
-    from emotion_core.evaluate import evaluate_model_dir
+    from emotion_core.evaluation.evaluate import evaluate_model_dir
 
     evaluation = evaluate_model_dir(DEFAULT, FER, "test", cache_dir=tmp_path_factory.mktemp("cache"))
     assert len(evaluation.data.labels) == 3589

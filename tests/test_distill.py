@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from run_copies import copy_run
+from tests.run_copies import copy_run
 
 from emotion_core.cli import main
-from emotion_core.distill import soft_targets, teacher_probabilities
 from emotion_core.labels import NUM_CLASSES
+from emotion_core.training.distill import soft_targets, teacher_probabilities
 
 
 def test_soft_targets_mix_the_label_and_the_teacher():
@@ -24,7 +24,7 @@ def test_soft_targets_mix_the_label_and_the_teacher():
 
 
 def _train_images(data, cache_dir, size):
-    from emotion_core.data import load_split
+    from emotion_core.data.dataset import load_split
 
     split = load_split(data, "train", size, cache_dir)
     return split.images, split.labels
@@ -33,7 +33,7 @@ def _train_images(data, cache_dir, size):
 def test_a_teacher_answers_as_it_is_served_and_two_are_averaged(trained_run, tiny_data, cache_dir, tmp_path):
     """A run directory answers with its served model and TTA; a bare .keras file with one view; the
     student's 64 px images are resized to the teachers' 48 px."""
-    from emotion_core.inference import Classifier
+    from emotion_core.serving.inference import Classifier
 
     images48, labels = _train_images(tiny_data, cache_dir, 48)
     images64, _ = _train_images(tiny_data, cache_dir, 64)
@@ -58,7 +58,7 @@ def test_a_teacher_answers_as_it_is_served_and_two_are_averaged(trained_run, tin
 
 def test_training_with_a_teacher_learns_from_its_soft_targets(trained_run, tiny_data, cache_dir, tmp_path,
                                                              keras_only_exports):
-    from emotion_core.train import TrainConfig, prepare_data
+    from emotion_core.training.train import TrainConfig, prepare_data
 
     config = TrainConfig(data_root=str(tiny_data), cache_dir=str(cache_dir), batch_size=8, teacher=str(trained_run),
                          distill_weight=0.4, augment={"horizontal_flip": False, "rotation": 0.0, "zoom": 0.0,

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from emotion_core.evaluate import classification_report, confusion_matrix, evaluate_predictions, row_normalize
+from emotion_core.evaluation.metrics import (
+    classification_report,
+    confusion_matrix,
+    evaluate_predictions,
+    row_normalize,
+)
 
 
 def test_confusion_matrix_counts():
@@ -44,9 +49,9 @@ def test_row_normalize_and_evaluate_predictions():
 def test_the_validation_split_is_the_training_hold_out_whatever_the_seed(tiny_data, tmp_path, capsys):
     """`evaluate --split validation` scores exactly the images training held out (the same for every seed),
     so candidates are compared without touching the test split."""
-    from emotion_core.data import load_split
-    from emotion_core.evaluate import load_evaluation_split
-    from emotion_core.train import hold_out, stratified_split
+    from emotion_core.data.dataset import load_split
+    from emotion_core.data.splits import hold_out, stratified_split
+    from emotion_core.evaluation.evaluate import load_evaluation_split
 
     train = load_split(tiny_data, "train", 48, tmp_path)
     _, rows = hold_out(train.labels, 0.25)
@@ -62,8 +67,8 @@ def test_cli_evaluates_a_run_on_its_validation_hold_out(trained_run, tiny_data, 
     import json
 
     from emotion_core.cli import main
-    from emotion_core.data import load_split
-    from emotion_core.train import hold_out
+    from emotion_core.data.dataset import load_split
+    from emotion_core.data.splits import hold_out
 
     fraction = json.loads((trained_run / "config.json").read_text())["val_fraction"]
     expected = len(hold_out(load_split(tiny_data, "train", 48, tmp_path).labels, fraction)[1])

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from emotion_core.face_table import CLI_COLUMNS, FACE_COLUMNS, PHOTO_COLUMNS, VIDEO_COLUMNS, csv_text, face_values, photo_rows
+from emotion_core.media.face_table import (
+    CLI_COLUMNS,
+    FACE_COLUMNS,
+    PHOTO_COLUMNS,
+    VIDEO_COLUMNS,
+    csv_text,
+    face_values,
+    photo_rows,
+)
 from emotion_core.labels import EMOTIONS
-from emotion_core.pipeline import FaceResult
+from emotion_core.serving.pipeline import FaceResult
 
 PROBS = np.array([0.012345, 0.0, 0.1, 0.654321, 0.2, 0.03, 0.003334], np.float32)
 

@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_core.detect import DetectorConfig, FaceDetector, to_gray
-from emotion_core.pipeline import crop_face
+from emotion_core.serving.detect import DetectorConfig, FaceDetector
+from emotion_core.serving.faces import to_gray
+from emotion_core.serving.pipeline import crop_face
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from emotion_core import runs
-from emotion_core.hardware import HardwareError, plan
-from emotion_core.train import TrainConfig, train
+from emotion_core.training.hardware import HardwareError, plan
+from emotion_core.training.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def test_requests_this_machine_cannot_start_are_refused_clearly(request_, messag
 
 
 def test_the_cpu_asked_for_on_a_gpu_machine_says_how_to_hide_the_gpus(monkeypatch):
-    from emotion_core import hardware
+    from emotion_core.training import hardware
 
     monkeypatch.setattr(hardware, "visible_devices", lambda kind: ["/device:GPU:0"] if kind == "gpu" else ["cpu"])
     with pytest.raises(HardwareError, match="hide them for this run with CUDA_VISIBLE_DEVICES="):
@@ -60,7 +60,7 @@ def test_a_bad_tf_config_is_refused(tf_config, monkeypatch):
 def test_a_good_tf_config_starts_the_cluster_before_any_device_is_listed(monkeypatch):
     """TensorFlow takes a MultiWorkerMirroredStrategy only before its runtime starts, and listing the devices
     starts it: the strategy comes first."""
-    from emotion_core import hardware
+    from emotion_core.training import hardware
 
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]},
                                                 "task": {"type": "worker", "index": 0}}))
@@ -76,9 +76,9 @@ def test_a_good_tf_config_starts_the_cluster_before_any_device_is_listed(monkeyp
 def test_two_workers_train_one_model_together(tiny_data, tmp_path):
     """Two processes on loopback with TF_CONFIG (as two machines would be): both finish the run with the same
     trained weights and metrics, each step's gradients shared between them."""
-    from browser_harness import free_port
+    from tests.browser_harness import free_port
 
-    from emotion_core.export import load_keras_model
+    from emotion_core.serving.model_files import load_keras_model
 
     cluster = {"worker": [f"localhost:{free_port()}", f"localhost:{free_port()}"]}
     workers = []
@@ -117,7 +117,7 @@ def test_a_run_that_cannot_start_writes_no_file(tiny_data, tmp_path):
 
 
 def test_a_batch_that_does_not_split_over_the_devices_is_refused_before_any_file(tiny_data, tmp_path, monkeypatch):
-    from emotion_core import hardware
+    from emotion_core.training import hardware
 
     two = hardware.HardwarePlan("tensorflow", "gpu", "mirrored", ["/gpu:0", "/gpu:1"])
     monkeypatch.setattr(hardware, "plan", lambda *args: two)
@@ -129,7 +129,7 @@ def test_a_batch_that_does_not_split_over_the_devices_is_refused_before_any_file
 def test_recipe_options_reach_the_optimizer_and_loss():
     import keras
 
-    from emotion_core.mobilevit import build_mobilevit, compile_model
+    from emotion_core.model.mobilevit import build_mobilevit, compile_model
 
     model = compile_model(build_mobilevit("xxs", 48), 1e-3, weight_decay=0.05, ema=True, focal_gamma=2.0)
     assert isinstance(model.optimizer, keras.optimizers.AdamW) and model.optimizer.weight_decay == 0.05
@@ -187,7 +187,7 @@ class _FakeJaxConfig:
 def test_jax_keeps_compiled_steps_in_the_cache_dir_or_its_own_variable(env, expected, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from emotion_core.hardware import use_compilation_cache
+    from emotion_core.training.hardware import use_compilation_cache
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     for name, value in env.items():
@@ -213,7 +213,7 @@ def test_a_run_stopped_on_jax_without_tensorflow_resumes_on_tensorflow(tiny_data
         "sys.meta_path.insert(0, _Block())\n")
     run = runs.RunDir(tmp_path / "jax")
     code = (  # four epochs asked for; a stop request after the second, as from the Training page
-        "import emotion_core.callbacks as cb\n"
+        "import emotion_core.training.callbacks as cb\n"
         "from emotion_core import runs\n"
         "from emotion_core.cli import main\n"
         "recorded = cb.EpochRecorder.on_epoch_end\n"
@@ -251,8 +251,8 @@ def test_a_mixed_precision_model_exports_as_float32(tmp_path):
     import keras
     import numpy as np
 
-    from emotion_core.export import float32_copy
-    from emotion_core.mobilevit import build_mobilevit
+    from emotion_core.model.mobilevit import build_mobilevit
+    from emotion_core.serving.export import float32_copy
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_core import data as data_module
-from emotion_core import pipeline as pipeline_module
-from emotion_core.images import MAX_PIXELS, ImageRefused, check_image_bytes, header_size
-from images_helpers import png_bomb
+from emotion_core.data import dataset as data_module
+from emotion_core.data.images import MAX_PIXELS, ImageRefused, check_image_bytes, header_size
+from emotion_core.serving import pipeline as pipeline_module
+from tests.images_helpers import png_bomb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,8 +113,8 @@ def test_peak_memory_with_a_bomb_upload_stays_small(tmp_path, bomb):
     path.write_bytes(bomb)
     script = f"""
 import resource
-from emotion_core.pipeline import decode_image_bytes, read_image
-from emotion_core.data import decode_gray
+from emotion_core.data.dataset import decode_gray
+from emotion_core.serving.pipeline import decode_image_bytes, read_image
 data = open({str(path)!r}, "rb").read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 for call in (lambda: decode_image_bytes(data, "bomb.png"), lambda: read_image({str(path)!r})):

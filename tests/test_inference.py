@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from emotion_core.inference import Classifier, center_zoom
 from emotion_core.paths import default_model_dir
+from emotion_core.serving.inference import Classifier, center_zoom
 
 DEFAULT = default_model_dir()
 
@@ -76,8 +76,9 @@ def _tiny_model(shape: tuple[int, int, int], classes: int):
 def test_models_that_do_not_fit_the_labels_are_refused_on_load(tmp_path, shape, classes, fragment, fmt):
     import json
 
-    from emotion_core.export import ModelLoadError, export_tflite
     from emotion_core.labels import EMOTIONS
+    from emotion_core.serving.export import export_tflite
+    from emotion_core.serving.model_files import ModelLoadError
 
     model = _tiny_model(shape, classes)
     if fmt == "tflite":
@@ -92,8 +93,8 @@ def test_models_that_do_not_fit_the_labels_are_refused_on_load(tmp_path, shape, 
 def test_a_fitting_model_loads(tmp_path):
     import json
 
-    from emotion_core.export import export_tflite
     from emotion_core.labels import EMOTIONS
+    from emotion_core.serving.export import export_tflite
 
     export_tflite(_tiny_model((48, 48, 1), 7), tmp_path / "model.tflite")
     (tmp_path / "config.json").write_text(json.dumps({"labels": list(EMOTIONS), "image_size": 48}))
@@ -103,7 +104,7 @@ def test_a_fitting_model_loads(tmp_path):
 
 def test_keras_files_are_the_fallback_in_order(tmp_path):
     """model.tflite broken -> model.keras; no model.keras -> best.keras; every failure named in the error."""
-    from emotion_core.export import ModelLoadError
+    from emotion_core.serving.model_files import ModelLoadError
 
     model = _tiny_model((48, 48, 1), 7)
     (tmp_path / "model.tflite").write_bytes(b"\0\0\0\0TFL3 broken")

@@ -8,13 +8,13 @@ import threading
 import numpy as np
 import pytest
 
-from dashboard import live
-from browser_harness import face_frame
+from dashboard.live import processor as live
+from tests.browser_harness import face_frame
 
 
 @pytest.fixture(scope="module")
 def pipeline(trained_run):
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     return EmotionPipeline.from_run(trained_run)
 
@@ -51,7 +51,7 @@ class _CountingDetector:
 def test_detecting_every_third_frame_follows_the_faces_in_between(pipeline, monkeypatch):
     """Detection on frames 0, 3, 6; the frames between classify the followed faces at their last boxes, with
     the same track ids and labels as detecting every frame."""
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     counting = _CountingDetector(pipeline.detector)
     every_third = live.LiveProcessor(EmotionPipeline(pipeline.classifier, counting), detect_every=3)
@@ -70,7 +70,7 @@ def test_detecting_every_third_frame_follows_the_faces_in_between(pipeline, monk
 
 
 def test_a_face_that_leaves_is_dropped_at_the_next_detection(pipeline):
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     counting = _CountingDetector(pipeline.detector)
     processor = live.LiveProcessor(EmotionPipeline(pipeline.classifier, counting), detect_every=2)

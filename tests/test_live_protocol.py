@@ -9,10 +9,10 @@ import asyncio
 import numpy as np
 import pytest
 
-from browser_harness import face_frame, read_stats, streamlit_server
-from polling import wait_until
-from turn_server import TURNSERVER, coturn, relay_only_env
-from webrtc_client import LivePageClient, vp8_clip
+from tests.browser_harness import face_frame, read_stats, streamlit_server
+from tests.polling import wait_until
+from tests.turn_server import TURNSERVER, coturn, relay_only_env
+from tests.webrtc_client import LivePageClient, vp8_clip
 
 LABELS = {"angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"}
 

@@ -1,4 +1,4 @@
-"""Live sessions counted across the app processes of one machine (dashboard/machine_sessions.py)."""
+"""Live sessions counted across the app processes of one machine (dashboard/live/machine_sessions.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import subprocess
 import sys
 import threading
 
-from dashboard import live
-from dashboard.machine_sessions import FRESH_S, MachineSessions
+from dashboard.live import processor as live
+from dashboard.live.machine_sessions import FRESH_S, MachineSessions
 
 
 class _Clock:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emotion_core.mobilevit import build_mobilevit
-from emotion_core.variants import VARIANTS, block_maps, check_strides, plan_strides
+from emotion_core.model.mobilevit import build_mobilevit
+from emotion_core.model.variants import VARIANTS, block_maps, check_strides, plan_strides
 
 PAPER_PARAMS = {"xxs": 1.3e6, "xs": 2.3e6, "s": 5.6e6}
 

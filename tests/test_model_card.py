@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from run_copies import copy_run
+from tests.run_copies import copy_run
 
-from emotion_core.evaluate import evaluate_model_dir, write_reports
+from emotion_core.evaluation.evaluate import evaluate_model_dir, write_reports
 from emotion_core.runs import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ def test_card_numbers_come_from_the_run_and_its_data(package_model, trained_run,
     write_reports(out, evaluate_model_dir(out, tiny_data))
     config = json.loads((out / "config.json").read_text())
     metrics = json.loads((out / "test_metrics.json").read_text())
-    from emotion_core.data import quick_summary
+    from emotion_core.data.dataset import quick_summary
 
     counts = quick_summary(tiny_data)
     values = package_model.card_values(out, config, metrics, read_metrics(trained_run), {1: (1.5, 2.0), 4: (3.0, 4.5)},

@@ -8,9 +8,9 @@ import shlex
 import pytest
 
 from emotion_core import options
-from emotion_core.augment import AugmentConfig
 from emotion_core.cli import build_parser
-from emotion_core.train import TrainConfig
+from emotion_core.data.augment import AugmentConfig
+from emotion_core.training.train import TrainConfig
 
 # A value for every option, each different from its default.
 CHANGED = {
@@ -78,7 +78,7 @@ def test_nest_builds_nested_tables():
 def test_new_runs_and_resumes_have_their_own_verbs(tmp_path, capsys):
     from emotion_core import runs
     from emotion_core.cli import main
-    from emotion_core.train import start_run
+    from emotion_core.training.train import start_run
 
     run_dir = start_run(TrainConfig(data_root=str(tmp_path / "missing"), epochs=1), tmp_path / "runs", "new")
     assert main(["train", "--resume", str(run_dir)]) == 2

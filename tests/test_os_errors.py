@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import settings
 from emotion_core import runs
 from emotion_core.cli import main
-from emotion_core.data import DataError, load_split, scan_split
+from emotion_core.data.dataset import DataError, load_split, scan_split
 
 ROOT = Path(__file__).resolve().parents[1]
 

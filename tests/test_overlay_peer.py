@@ -8,16 +8,16 @@ import time
 
 import numpy as np
 import pytest
-from browser_harness import face_frame
-from polling import wait_until
-from webrtc_client import stream_to
+from tests.browser_harness import face_frame
+from tests.polling import wait_until
+from tests.webrtc_client import stream_to
 
-from dashboard import live, overlay_peer
+from dashboard.live import processor as live, overlay_peer
 
 
 @pytest.fixture(scope="module")
 def pipeline(trained_run):
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     return EmotionPipeline.from_run(trained_run)
 
@@ -117,7 +117,7 @@ def test_relay_only_servers_relay_too():
 
 
 def test_the_message_is_what_the_page_draws():
-    from emotion_core.pipeline import FaceResult
+    from emotion_core.serving.pipeline import FaceResult
 
     probs = np.array([0.05, 0.05, 0.05, 0.7, 0.05, 0.05, 0.05], np.float32)
     message = json.loads(overlay_peer.overlay_message([FaceResult.from_probs((1, 2, 30, 40), probs)], 64, 48, 7))

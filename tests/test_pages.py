@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-from run_copies import copy_run
+from tests.run_copies import copy_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 240
@@ -31,7 +31,7 @@ def app_env(monkeypatch, tiny_data, trained_run, tmp_path):
 def fresh_server_stats(monkeypatch):
     """Each test starts with a server that has measured nothing (the frames other tests processed in this
     process would otherwise set the Live page's admission)."""
-    from dashboard import live
+    from dashboard.live import processor as live
 
     monkeypatch.setattr(live, "SERVER_STATS", live.ServerStats())
 
@@ -263,13 +263,13 @@ def test_live_page_renders(app_env, no_webrtc_session):
     assert "Press Start" in texts(at) and "Waiting for video" not in texts(at)  # nothing to wait for yet
     processor = at.session_state[f"live_processor::{app_env['run']}::blazeface"]
     assert processor.pipeline.classifier.num_threads == 1  # the cores go to the sessions, not a 2nd thread a face
-    from emotion_core.pipeline import REUSE_BELOW
+    from emotion_core.serving.pipeline import REUSE_BELOW
 
     assert processor.tracker.reuse_below == REUSE_BELOW > 0  # still faces keep their classification
 
 
 class _FakePeer:
-    """Stands in for dashboard.overlay_peer.OverlayPeer in the page's session state."""
+    """Stands in for dashboard.live.overlay_peer.OverlayPeer in the page's session state."""
 
     closed, ice_state = False, "checking"
 
@@ -299,7 +299,7 @@ def test_live_page_starts_with_the_overlays_the_server_is_set_to(app_env, no_web
 
 
 def test_live_page_tells_a_newcomer_the_server_is_busy(app_env, no_webrtc_session, monkeypatch):
-    from dashboard import live
+    from dashboard.live import processor as live
 
     stats = live.ServerStats()
     monkeypatch.setattr(stats.cpu, "ms", lambda: 1000.0)  # measured: room for one session
@@ -319,7 +319,7 @@ def test_live_page_keeps_the_video_of_a_visitor_admitted_while_it_connects(app_e
                                                                           monkeypatch):
     """Pressing Start reruns the page before the first frame arrives; a colleague who started streaming
     meanwhile and filled the server must not take the video away from the visitor who was let in."""
-    from dashboard import live
+    from dashboard.live import processor as live
 
     stats = live.ServerStats()
     monkeypatch.setattr(stats.cpu, "ms", lambda: 1e6)  # measured: room for one session on any machine
@@ -333,10 +333,10 @@ def test_live_page_keeps_the_video_of_a_visitor_admitted_while_it_connects(app_e
 
 
 def test_a_streaming_session_is_told_what_a_busy_server_holds_back(app_env, no_webrtc_session, monkeypatch):
-    from dashboard import live
-    from dashboard.connection import ConnectionStatus, ConnectionWatch
+    from dashboard.live import processor as live
+    from dashboard.live.connection import ConnectionStatus, ConnectionWatch
 
-    from emotion_core.inference import Classifier
+    from emotion_core.serving.inference import Classifier
 
     monkeypatch.setattr(ConnectionWatch, "observe", lambda self, *a: ConnectionStatus("streaming", "", "caption"))
     monkeypatch.setattr(Classifier, "views", property(lambda self: 4))  # served with 4-view TTA, as models/default
@@ -413,7 +413,7 @@ def test_photo_page_pre_cropped_faces_and_detector_choice(app_env):
 
 
 def test_photo_page_refuses_a_decompression_bomb(app_env):
-    from images_helpers import png_bomb
+    from tests.images_helpers import png_bomb
 
     at = page("app_pages/6_Photo.py").run()
     at.get("file_uploader")[0].upload("bomb.png", png_bomb(30_000, 30_000), "image/png").run()
@@ -450,8 +450,8 @@ def test_photo_page_downloads_annotated_images_and_the_faces_table(app_env, monk
 
     from skimage import data
 
-    from download_helpers import capture_downloads
-    from emotion_core.face_table import PHOTO_COLUMNS
+    from tests.download_helpers import capture_downloads
+    from emotion_core.media.face_table import PHOTO_COLUMNS
 
     downloaded = capture_downloads(monkeypatch)
     face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
@@ -476,9 +476,9 @@ def test_photo_page_downloads_annotated_images_and_the_faces_table(app_env, monk
 def test_live_page_records_and_offers_the_downloads(app_env, no_webrtc_session, monkeypatch):
     import csv
 
-    from browser_harness import face_frame
-    from download_helpers import capture_downloads
-    from emotion_core.face_table import VIDEO_COLUMNS
+    from tests.browser_harness import face_frame
+    from tests.download_helpers import capture_downloads
+    from emotion_core.media.face_table import VIDEO_COLUMNS
 
     downloaded = capture_downloads(monkeypatch)
     at = page("app_pages/5_Live.py").run()
@@ -501,7 +501,7 @@ def test_live_page_records_and_offers_the_downloads(app_env, no_webrtc_session, 
 
 
 def test_live_recording_stops_at_the_limit(app_env, no_webrtc_session, monkeypatch):
-    from browser_harness import face_frame
+    from tests.browser_harness import face_frame
 
     monkeypatch.setenv("EMOTION_MAX_RECORDING_MINUTES", "0.001")  # 60 ms
     at = page("app_pages/5_Live.py").run()
@@ -518,7 +518,7 @@ def test_live_recording_stops_at_the_limit(app_env, no_webrtc_session, monkeypat
 
 
 def test_changing_the_detector_does_not_load_the_model_again(app_env):
-    from emotion_core.inference import Classifier
+    from emotion_core.serving.inference import Classifier
 
     at = page("app_pages/6_Photo.py").run()
     loads = Classifier.loaded_from_runs

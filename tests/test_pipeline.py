@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_core.detect import FaceDetector, to_gray
-from emotion_core.pipeline import EmotionPipeline, FaceTracker, Timings, crop_face, decode_image_bytes, iou
 from emotion_core.labels import EMOTIONS
+from emotion_core.serving.detect import FaceDetector
+from emotion_core.serving.faces import to_gray
+from emotion_core.serving.pipeline import EmotionPipeline, FaceTracker, Timings, crop_face, decode_image_bytes, iou
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emotion_core.detect import Detection
-from emotion_core.pipeline import EmotionPipeline, FaceResult, FaceTracker, crop_face, iou
+from emotion_core.serving.faces import Detection
+from emotion_core.serving.pipeline import EmotionPipeline, FaceResult, FaceTracker, crop_face, iou
 
 
 def test_iou_values():
@@ -105,7 +105,7 @@ class _FixedClassifier:
 
 
 def test_process_labels_each_face_with_its_argmax_and_times_the_stages():
-    from emotion_core.pipeline import Timings
+    from emotion_core.serving.pipeline import Timings
 
     rows = [np.eye(7)[2] * 0.7 + 0.3 / 7, np.eye(7)[5] * 0.9 + 0.1 / 7]
     classifier = _FixedClassifier(rows)
@@ -245,7 +245,7 @@ def test_reuse_needs_the_same_views_and_a_face_of_its_own():
 
 
 def test_reusable_compares_the_frame_where_the_last_crop_was_taken():
-    from emotion_core.pipeline import Reading
+    from emotion_core.serving.pipeline import Reading
 
     tracker = FaceTracker(reuse_below=2.0)
     probs = np.eye(7, dtype=np.float32)[[4]]
@@ -279,7 +279,7 @@ def test_detector_jitter_does_not_count_as_change():
 def test_a_change_in_one_place_counts_though_the_mean_over_the_face_barely_moves():
     """A mouth opening changes a small part of the face a lot: as the crop's mean it is a fraction of a gray
     level (less than camera noise); as the largest change of a grid cell it is plain."""
-    from emotion_core.pipeline import REUSE_BELOW, crop_change
+    from emotion_core.serving.pipeline import REUSE_BELOW, crop_change
 
     rng = np.random.default_rng(0)
     face = rng.integers(60, 200, (64, 64)).astype(np.uint8)

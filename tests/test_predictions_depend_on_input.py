@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from emotion_core.inference import Classifier, default_model_dir
-from emotion_core.pipeline import EmotionPipeline
+from emotion_core.serving.inference import Classifier, default_model_dir
+from emotion_core.serving.pipeline import EmotionPipeline
 
 MODEL = default_model_dir() / "model.tflite"
 pytestmark = pytest.mark.skipif(not MODEL.is_file(), reason="models/default/model.tflite is not present")
@@ -44,7 +44,7 @@ def test_mirror_tta_averages_the_horizontal_mirror(plain, faces):
 
 
 def test_zoom_tta_averages_the_central_crop(plain, faces):
-    from emotion_core.inference import center_zoom
+    from emotion_core.serving.inference import center_zoom
 
     zoomed = center_zoom(faces, 0.8)
     assert np.abs(plain.predict(faces) - plain.predict(zoomed)).max() > 0.01

@@ -9,7 +9,7 @@ FER = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013"
 
 @pytest.mark.skipif(not (FER / "test").is_dir(), reason="../shared/datasets/fer2013 not present")
 def test_fer2013_test_split_loads(tmp_path):
-    from emotion_core.data import load_split, quick_summary
+    from emotion_core.data.dataset import load_split, quick_summary
 
     counts = quick_summary(FER)
     assert sum(counts["train"].values()) == 28709 and counts["train"]["disgust"] == 436

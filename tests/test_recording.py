@@ -8,11 +8,11 @@ import io
 import numpy as np
 import pytest
 
-from dashboard import live
-from emotion_core.face_table import VIDEO_COLUMNS
-from emotion_core.pipeline import EmotionPipeline, FaceResult
-from emotion_core.recording import Recording
-from emotion_core.video import VideoReader
+from dashboard.live import processor as live
+from emotion_core.media.face_table import VIDEO_COLUMNS
+from emotion_core.media.recording import Recording
+from emotion_core.media.video import VideoReader
+from emotion_core.serving.pipeline import EmotionPipeline, FaceResult
 from tests.video_helpers import moving_faces
 
 
@@ -50,7 +50,7 @@ def test_the_length_limit_stops_the_recording_and_says_so(tmp_path):
 
 
 def test_a_writer_that_falls_behind_drops_video_frames_never_rows(tmp_path, monkeypatch):
-    from emotion_core import recording
+    from emotion_core.media import recording
 
     gate = recording.threading.Event()
     original = recording.Mp4Writer.write

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from emotion_core.data import decode_gray, load_split
-from emotion_core.export import ModelLoadError, load_keras_model
-from emotion_core.inference import Classifier
-from emotion_core.pipeline import decode_image_bytes
+from emotion_core.data.dataset import decode_gray, load_split
+from emotion_core.serving.inference import Classifier
+from emotion_core.serving.model_files import ModelLoadError, load_keras_model
+from emotion_core.serving.pipeline import decode_image_bytes
 
 FRAME_SHAPES = st.one_of(
     st.tuples(st.integers(1, 300), st.integers(1, 300)),
@@ -38,7 +38,7 @@ def frames(draw) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def pipeline(trained_run):
-    from emotion_core.pipeline import EmotionPipeline
+    from emotion_core.serving.pipeline import EmotionPipeline
 
     return EmotionPipeline.from_run(trained_run)
 
@@ -81,7 +81,7 @@ def test_real_images_whole_or_truncated_decode_or_are_rejected(image, ext, cut):
 
 
 def test_huge_image_in_dataset_is_resized(tmp_path):
-    from emotion_core.synthetic import make_dataset
+    from emotion_core.data.synthetic import make_dataset
 
     root = make_dataset(tmp_path / "d", per_class_train=1, per_class_test=1)
     cv2.imwrite(str(root / "train" / "happy" / "huge.png"), np.full((4000, 3000), 128, np.uint8))

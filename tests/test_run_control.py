@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from emotion_core import runs
-from emotion_core.data import cache_key, scan_split
-from emotion_core.train import TrainConfig, resume, run_training, start_run
+from emotion_core.data.dataset import cache_key, scan_split
+from emotion_core.training.train import TrainConfig, resume, run_training, start_run
 
 
 class _AtFit(list):
@@ -48,7 +48,7 @@ def test_resume_continues_from_last_keras_and_a_kill_before_the_metrics_row_lose
         tiny_data, cache_dir, tmp_path, weights_at_fit, monkeypatch):
     """Three sittings of one run: stopped after epoch 1; resumed and killed (fault injection) while epoch 2's
     row is being appended; resumed again, repeating epoch 2, to completion."""
-    from emotion_core.export import load_keras_model
+    from emotion_core.serving.model_files import load_keras_model
 
     config = TrainConfig(data_root=str(tiny_data), epochs=2, batch_size=28, cache_dir=str(cache_dir), patience=0)
     run_dir = start_run(config, tmp_path / "runs", "resumed")
@@ -86,7 +86,7 @@ def test_resume_continues_from_last_keras_and_a_kill_before_the_metrics_row_lose
 
 def test_init_from_starts_from_the_source_model(trained_run, tiny_data, cache_dir, tmp_path, weights_at_fit,
                                                 keras_only_exports):
-    from emotion_core.export import load_keras_model
+    from emotion_core.serving.model_files import load_keras_model
 
     source = trained_run / "model.keras"
     config = TrainConfig(data_root=str(tiny_data), epochs=1, batch_size=28, cache_dir=str(cache_dir),

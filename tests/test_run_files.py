@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from run_copies import copy_run
+from tests.run_copies import copy_run
 from streamlit.testing.v1 import AppTest
 
 from emotion_core import runs

@@ -8,9 +8,9 @@ from contextlib import ExitStack
 
 import pytest
 
-from browser_harness import (browser_available, face_frame, launch_browser, read_stats, start_live_video,
+from tests.browser_harness import (browser_available, face_frame, launch_browser, read_stats, start_live_video,
                            streamlit_server, write_y4m)
-from nginx_proxy import NGINX, nginx
+from tests.nginx_proxy import NGINX, nginx
 
 pytestmark = [
     pytest.mark.skipif(browser_available() is not None, reason=str(browser_available())),

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_serving_a_model_does_not_import_tensorflow():
     """The Live and Photo pages run the TFLite file through LiteRT: no TensorFlow, no Keras in the server."""
     code = ("import sys\n"
-            "from emotion_core.pipeline import EmotionPipeline\n"
+            "from emotion_core.serving.pipeline import EmotionPipeline\n"
             "p = EmotionPipeline.from_run()\n"
             "import numpy as np\n"
             "p.process(np.zeros((120, 160, 3), np.uint8), 'bgr')\n"

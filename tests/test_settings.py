@@ -108,7 +108,7 @@ def test_shipped_config_turns_the_file_watcher_off():
 
 
 def test_detector_and_alignment_defaults_and_environment(monkeypatch):
-    from emotion_core.pipeline import ALIGN_BY_DEFAULT
+    from emotion_core.serving.pipeline import ALIGN_BY_DEFAULT
 
     assert settings.detector_kind() == "blazeface" and settings.align_faces() is ALIGN_BY_DEFAULT
     monkeypatch.setenv("EMOTION_DETECTOR", "haar")
@@ -129,7 +129,7 @@ def test_detect_every_default_environment_and_secrets(monkeypatch, tmp_path):
 
 
 def test_reuse_below_default_environment_and_secrets(monkeypatch):
-    from emotion_core.pipeline import REUSE_BELOW
+    from emotion_core.serving.pipeline import REUSE_BELOW
 
     assert settings.reuse_below() == REUSE_BELOW
     monkeypatch.setenv("EMOTION_REUSE_BELOW", "0")

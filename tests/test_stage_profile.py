@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from dashboard.stage_profile import OTHER_PYTHON, PROFILER, StageProfiler, stage_of, thread_cpu_s
-from emotion_core.pipeline import EmotionPipeline, FaceResult
+from dashboard.live.stage_profile import OTHER_PYTHON, PROFILER, StageProfiler, stage_of, thread_cpu_s
+from emotion_core.serving.pipeline import EmotionPipeline, FaceResult
 
 
 def code_in(path: str, source: str) -> dict:
@@ -29,7 +29,7 @@ def test_the_innermost_named_frame_decides_the_stage():
     assert stage_of(vpx["helper"](here)) == "WebRTC / RTP"
     assert stage_of(here()) == OTHER_PYTHON
     # decode called from inside the emotion pipeline's frame: the innermost (decode) wins
-    pipeline = code_in("/repo/emotion_core/pipeline.py", "def annotate(f):\n    return f()\n")
+    pipeline = code_in("/repo/emotion_core/serving/pipeline.py", "def annotate(f):\n    return f()\n")
     assert stage_of(pipeline["annotate"](lambda: vpx["decode"](here))) == "video decode (VP8)"
     assert stage_of(pipeline["annotate"](here)) == "annotation"
 
@@ -89,7 +89,7 @@ def test_short_bursts_are_charged_to_the_burst_not_to_the_wait_between_them():
 
 ENDED = """
 import threading, time
-from dashboard.stage_profile import StageProfiler, thread_cpu_s
+from dashboard.live.stage_profile import StageProfiler, thread_cpu_s
 
 profiler = StageProfiler()
 threads = [threading.Thread(target=time.sleep, args=(0.3,)) for _ in range(100)]
@@ -120,7 +120,7 @@ def test_threads_that_ended_are_read_as_gone_not_through_a_dangling_handle():
 
 FINALISER_DURING_SAMPLING = """
 import gc, threading, time
-from dashboard.stage_profile import current_stacks
+from dashboard.live.stage_profile import current_stacks
 
 class LetsGoOfTheGil:
     def __del__(self):

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from polling import wait_until
+from tests.polling import wait_until
 
 from emotion_core import runs
 from emotion_core.cli import main
+from emotion_core.data.splits import stratified_split
 from emotion_core.labels import EMOTIONS
-from emotion_core.train import TrainConfig, balanced_class_weights, resume, run_training, start_run, stratified_split
+from emotion_core.training.train import TrainConfig, balanced_class_weights, resume, run_training, start_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,9 +44,9 @@ def test_run_directory_is_complete(trained_run):
 def test_exports_reload_with_same_predictions(trained_run, tiny_data, cache_dir):
     import tensorflow as tf
 
-    from emotion_core.data import load_split
-    from emotion_core.export import load_keras_model
-    from emotion_core.inference import Classifier
+    from emotion_core.data.dataset import load_split
+    from emotion_core.serving.inference import Classifier
+    from emotion_core.serving.model_files import load_keras_model
 
     images = load_split(tiny_data, "test", 48, cache_dir).images.astype("float32")[..., None]
     keras_model = load_keras_model(trained_run / "model.keras")
@@ -77,9 +78,9 @@ def test_cli_export_to_other_folder(trained_run, tmp_path, capsys):
 
 def test_cli_export_with_int8_weights_is_smaller_and_answers_alike(trained_run, tiny_data, cache_dir, tmp_path,
                                                                    capsys):
-    from emotion_core.data import load_split
-    from emotion_core.export import tflite_weights
-    from emotion_core.inference import Classifier
+    from emotion_core.data.dataset import load_split
+    from emotion_core.serving.export import tflite_weights
+    from emotion_core.serving.inference import Classifier
 
     assert main(["export", "--run", str(trained_run), "--out", str(tmp_path / "int8"), "--int8-weights"]) == 0
     float_file, int8_file = trained_run / "model.tflite", tmp_path / "int8" / "model.tflite"
@@ -146,7 +147,7 @@ def test_unwritable_runs_dir_gives_clear_error(tiny_data, tmp_path, monkeypatch)
 def test_signals_mid_training_leave_consistent_runs(tiny_data, cache_dir, tmp_path, monkeypatch):
     """SIGTERM stops a run cleanly, SIGKILL leaves it interrupted; either way the files agree with each other.
     The two victims train at the same time (their first epoch is mostly single-threaded tracing)."""
-    from emotion_core.export import load_keras_model
+    from emotion_core.serving.model_files import load_keras_model
 
     victims = {}
     for sig, expected in [(signal.SIGTERM, "stopped"), (signal.SIGKILL, "interrupted")]:
@@ -185,9 +186,9 @@ def test_signals_mid_training_leave_consistent_runs(tiny_data, cache_dir, tmp_pa
 
 
 def test_flip_tta_averages_the_mirror_image(trained_run, tmp_path):
-    from run_copies import copy_run
+    from tests.run_copies import copy_run
 
-    from emotion_core.inference import Classifier
+    from emotion_core.serving.inference import Classifier
 
     plain = Classifier.from_run(trained_run)
     assert not plain.flip_tta

@@ -10,11 +10,11 @@ import av
 import numpy as np
 import pytest
 
-from emotion_core.face_table import VIDEO_COLUMNS
 from emotion_core.labels import EMOTIONS
-from emotion_core.pipeline import EmotionPipeline
-from emotion_core.video import Mp4Writer, VideoReader, VideoRefused
-from emotion_core.video_analysis import VideoProgress, analyse_video
+from emotion_core.media.face_table import VIDEO_COLUMNS
+from emotion_core.media.video import Mp4Writer, VideoReader, VideoRefused
+from emotion_core.media.video_analysis import VideoProgress, analyse_video
+from emotion_core.serving.pipeline import EmotionPipeline
 from tests.video_helpers import cut, moving_faces, write_clip
 
 

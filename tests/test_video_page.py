@@ -13,8 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.session_files import SessionFolder
-from emotion_core.face_table import VIDEO_COLUMNS
-from emotion_core.video import VideoReader
+from emotion_core.media.face_table import VIDEO_COLUMNS
+from emotion_core.media.video import VideoReader
 from tests.download_helpers import capture_downloads
 from tests.video_helpers import moving_faces, write_clip
 

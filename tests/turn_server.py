@@ -8,7 +8,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from browser_harness import free_port, stop_process
+from tests.browser_harness import free_port, stop_process
 
 TURNSERVER = shutil.which("turnserver")
 

@@ -124,7 +124,7 @@ class LivePageClient:
     COMPONENTS = {"server": "streamlit_webrtc", "browser": "live_overlay"}
 
     def __init__(self, url: str, clip: list[bytes], drawn_by: str = "browser", fps: float = 15.0) -> None:
-        from streamlit_client import StreamlitSession
+        from tests.streamlit_client import StreamlitSession
 
         self.session = StreamlitSession(url, "Live")
         self.clip, self.fps, self.drawn_by = clip, fps, drawn_by
@@ -144,9 +144,9 @@ class LivePageClient:
     async def start(self, timeout: float = 120) -> bool:
         """Open the page, choose who draws, offer the video, apply the answer; False when the page said busy."""
         from aiortc import RTCPeerConnection, RTCSessionDescription
-        from streamlit_client import component_args
+        from tests.streamlit_client import component_args
 
-        from dashboard.overlay_peer import aiortc_configuration
+        from dashboard.live.overlay_peer import aiortc_configuration
 
         await self.session.__aenter__()
         s = self.session

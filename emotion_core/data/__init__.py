@@ -1,0 +1,1 @@
+"""Data sets: folders and their decoded cache, image checks, augmentation, training batches, splits."""

@@ -1,0 +1,1 @@
+"""The MobileViT model: variants and stride plans as data, the Keras builder."""

@@ -1,0 +1,373 @@
+"""The frame pipeline: detect faces, classify all of them in one batch, annotate.
+
+`EmotionPipeline` is shared by the Live page (one per server, many video
+sessions), the Photo page and the `predict` CLI. It holds no per-session
+state: temporal smoothing lives in a `FaceTracker` that each video session
+owns (`pipeline.new_tracker()`), so one pipeline serves many sessions at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from emotion_core.data.dataset import resize_square
+from emotion_core.data.images import MAX_PIXELS, ImageRefused, check_image_bytes
+from emotion_core.labels import EMOTIONS
+from emotion_core.serving.detect import DEFAULT_DETECTOR, make_detector
+from emotion_core.serving.faces import Box, Detection, Detector, to_gray
+from emotion_core.serving.inference import Classifier
+
+ALIGN_BY_DEFAULT = True  # helps tilted faces, neutral on upright ones: benchmarks/detection.py, README
+REUSE_BELOW = 3.0  # Live: gray levels a face's crop may change and keep its classification (benchmarks/live_reuse.py)
+
+# BGR colours per emotion for the overlay.
+EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
+    "angry": (40, 40, 230), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 240),
+    "neutral": (180, 180, 60), "sad": (200, 120, 40), "surprise": (0, 140, 255),
+}
+
+
+@dataclass
+class FaceResult:
+    """One face: box (x, y, w, h) in frame pixels, top label, its probability, all 7 probabilities."""
+
+    box: Box
+    label: str
+    probability: float
+    probabilities: np.ndarray
+    track_id: int | None = None
+
+    @classmethod
+    def from_probs(cls, box: Box, probs: np.ndarray, track_id: int | None = None) -> "FaceResult":
+        """The result for one face: its most probable label."""
+        k = int(np.argmax(probs))
+        return cls(box, EMOTIONS[k], float(probs[k]), probs, track_id)
+
+    def to_dict(self) -> dict:
+        return {
+            "box": [int(v) for v in self.box], "label": self.label, "probability": float(self.probability),
+            "probabilities": {e: float(p) for e, p in zip(EMOTIONS, self.probabilities)},
+            "track_id": self.track_id,
+        }
+
+
+@dataclass
+class Timings:
+    detect_ms: float = 0.0
+    classify_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+def iou(a: Box, b: Box) -> float:
+    ax1, ay1, ax2, ay2 = a[0], a[1], a[0] + a[2], a[1] + a[3]
+    bx1, by1, bx2, by2 = b[0], b[1], b[0] + b[2], b[1] + b[3]
+    iw, ih = max(0, min(ax2, bx2) - max(ax1, bx1)), max(0, min(ay2, by2) - max(ay1, by1))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class Reading:
+    """A face's last classification: where its crop was taken, the crop, the views used, the probabilities."""
+
+    box: Box
+    angle: float
+    crop: np.ndarray  # (S, S) uint8, the model input
+    views: int
+    probs: np.ndarray  # (7,) before smoothing
+    reused: int = 0  # later frames that showed it again
+
+
+@dataclass
+class _Track:
+    box: Box
+    probs: np.ndarray  # (7,) smoothed
+    missed: int = 0
+    reading: Reading | None = None
+
+
+CHANGE_GRID = 8  # crops are compared cell by cell on an 8x8 grid (8x8-pixel cells on a 64-pixel crop)
+
+
+def crop_change(a: np.ndarray, b: np.ndarray) -> float:
+    """How much a crop changed, in gray levels: the largest change of any grid cell's mean brightness.
+
+    Camera noise averages out within a cell; a change in one place (a mouth opening) does not, as it would in
+    the mean over the whole crop."""
+    diff = a.astype(np.float32) - b.astype(np.float32)  # (S, S)
+    cells = cv2.resize(diff, (CHANGE_GRID, CHANGE_GRID), interpolation=cv2.INTER_AREA)  # (8, 8) cell means
+    return float(np.abs(cells).max())
+
+
+@dataclass
+class FaceTracker:
+    """EMA of probabilities per face across frames; faces matched greedily by box overlap (IoU).
+
+    alpha: weight of the newest frame (1.0 = no smoothing). A track unseen for
+    more than `max_missed` frames is dropped. `followed` holds the faces of the
+    last detection: on frames without detection they are classified where they were.
+    reuse_below: a face whose picture changed by less than this many gray levels since its last
+    classification (`crop_change`, compared where that crop was taken) keeps that classification (0: every
+    face classified on every frame); at most `reuse_at_most` frames in a row, so a change too small to see
+    shows within reuse_at_most + 1 frames.
+    """
+
+    alpha: float = 0.4
+    iou_threshold: float = 0.3
+    max_missed: int = 5
+    reuse_below: float = 0.0
+    reuse_at_most: int = 3
+    followed: list[Detection] = field(default_factory=list)
+    _tracks: dict[int, _Track] = field(default_factory=dict)
+    _next_id: int = 0
+
+    def match(self, boxes: list[Box]) -> list[int | None]:
+        """The track each box continues (greedy, by overlap), None for a new face; changes nothing."""
+        pairs = sorted(((iou(b, t.box), i, tid) for i, b in enumerate(boxes) for tid, t in self._tracks.items()),
+                       reverse=True)
+        assigned: dict[int, int] = {}
+        used: set[int] = set()
+        for overlap, i, tid in pairs:
+            if overlap < self.iou_threshold:
+                break
+            if i in assigned or tid in used:
+                continue
+            assigned[i] = tid
+            used.add(tid)
+        return [assigned.get(i) for i in range(len(boxes))]
+
+    def reusable(self, ids: list[int | None], crop_at: Callable[[Box, float], np.ndarray],
+                 views: int) -> list[np.ndarray | None]:
+        """For each face (ids from `match`): its track's last probabilities when the frame, cropped where that
+        reading was taken (`crop_at(box, angle)`), changed by less than `reuse_below` and the same number of
+        views is asked for; else None (classify it). Comparing at the reading's own place keeps a detector's
+        jitter of a pixel or a degree from counting as change."""
+        out: list[np.ndarray | None] = []
+        for tid in ids:
+            reading = self._tracks[tid].reading if tid is not None else None
+            keep = (reading is not None and reading.views == views and reading.reused < self.reuse_at_most
+                    and crop_change(reading.crop, crop_at(reading.box, reading.angle)) < self.reuse_below)
+            out.append(reading.probs if keep else None)
+        return out
+
+    def update(self, boxes: list[Box], probs: np.ndarray, ids: list[int | None] | None = None,
+               readings: list[Reading | None] | None = None) -> tuple[np.ndarray, list[int]]:
+        """Smoothed probabilities (N, 7) and track ids for this frame's boxes.
+
+        ids: `match(boxes)` when the caller already has it. readings (with reuse): per face, the Reading of a
+        face classified on this frame, or None where the track's last reading was shown again.
+        """
+        assigned = self.match(boxes) if ids is None else ids
+        smoothed = np.array(probs, dtype=np.float32, copy=True)
+        ids = []
+        for i, box in enumerate(boxes):
+            tid = assigned[i]
+            if tid is None:
+                tid = self._next_id
+                self._next_id += 1
+                self._tracks[tid] = track = _Track(box, smoothed[i].copy())
+            else:
+                track = self._tracks[tid]
+                smoothed[i] = self.alpha * smoothed[i] + (1 - self.alpha) * track.probs
+                track.box, track.probs, track.missed = box, smoothed[i].copy(), 0
+            if readings is not None and readings[i] is not None:
+                track.reading = readings[i]
+            elif readings is not None and track.reading is not None:
+                track.reading.reused += 1
+            ids.append(tid)
+        for tid in list(self._tracks):
+            if tid not in ids:
+                self._tracks[tid].missed += 1
+                if self._tracks[tid].missed > self.max_missed:
+                    del self._tracks[tid]
+        return smoothed, ids
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+
+def crop_face(gray: np.ndarray, box: Box, size: int, margin: float = 0.1, angle: float = 0.0) -> np.ndarray:
+    """Square (size, size) crop around `box` grown by `margin` per side; edges replicated past the border.
+
+    A non-zero `angle` (degrees, as `Detection.eye_angle`) turns the crop about the box centre so the eyes
+    come out level.
+    """
+    x, y, w, h = box
+    side = max(w, h) * (1 + 2 * margin)
+    cx, cy = x + w / 2, y + h / 2
+    if angle:
+        turn = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)  # (2, 3): rotate about the box centre
+        turn[:, 2] += (side / 2 - cx, side / 2 - cy)  # ...and move the centre to the middle of the crop
+        out = max(1, int(round(side)))
+        crop = cv2.warpAffine(gray, turn, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return resize_square(crop, size)
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x1, y1 = x0 + int(round(side)), y0 + int(round(side))
+    H, W = gray.shape
+    crop = gray[max(0, y0):min(H, y1), max(0, x0):min(W, x1)]
+    pad = ((max(0, -y0), max(0, y1 - H)), (max(0, -x0), max(0, x1 - W)))
+    if any(p for pair in pad for p in pair):
+        crop = np.pad(crop, pad, mode="edge") if crop.size else np.zeros((y1 - y0, x1 - x0), np.uint8)
+    return resize_square(crop, size)
+
+
+class EmotionPipeline:
+    """Face detection + MobileViT classification of every face of a frame in one batch."""
+
+    def __init__(self, classifier: Classifier, detector: Detector | None = None, margin: float = 0.1,
+                 align: bool = ALIGN_BY_DEFAULT):
+        self.classifier = classifier
+        self.detector = detector or make_detector()
+        self.margin = margin
+        self.align = align  # turn each crop so the eyes are level (detectors with keypoints only)
+
+    @classmethod
+    def from_run(cls, run_dir: Path | None = None, detector: str = DEFAULT_DETECTOR, prefer: str = "tflite",
+                 align: bool = ALIGN_BY_DEFAULT) -> "EmotionPipeline":
+        """Load the model of a run directory (default: models/default) with the named detector."""
+        return cls(Classifier.from_run(run_dir, prefer=prefer), make_detector(detector), align=align)
+
+    def new_tracker(self, alpha: float = 0.4, reuse_below: float = 0.0) -> FaceTracker:
+        return FaceTracker(alpha=alpha, reuse_below=reuse_below)
+
+    def crop_faces(self, gray: np.ndarray, boxes: list[Box], angles: list[float] | None = None) -> np.ndarray:
+        """The model inputs (N, S, S) uint8 for the boxes of a gray frame, turned by `angles`."""
+        size = self.classifier.input_size
+        if not boxes:
+            return np.zeros((0, size, size), np.uint8)
+        angles = angles or [0.0] * len(boxes)
+        return np.stack([crop_face(gray, b, size, self.margin, a) for b, a in zip(boxes, angles)])
+
+    def classify_gray(self, gray: np.ndarray, boxes: list[Box], angles: list[float] | None = None,
+                      max_views: int | None = None) -> np.ndarray:
+        """Probabilities (N, 7) for the boxes of a gray frame (crops turned by `angles`), all faces in one batch;
+        max_views limits the test-time augmentation views (None: as the model is served)."""
+        return self.classify_crops(self.crop_faces(gray, boxes, angles), max_views)
+
+    def classify_crops(self, crops: np.ndarray, max_views: int | None = None) -> np.ndarray:
+        """Probabilities (N, 7) for model inputs (N, S, S), all in one batch."""
+        if not len(crops):
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        return self.classifier.predict(crops.astype(np.float32)[..., None], max_views)  # (N, S, S, 1)
+
+    def views_used(self, max_views: int | None) -> int:
+        """The test-time augmentation views a prediction with `max_views` runs per face."""
+        return self.classifier.views if max_views is None else max(1, min(max_views, self.classifier.views))
+
+    def process_cropped(self, frame: np.ndarray, channel_order: str = "bgr") -> FaceResult:
+        """The whole image classified as one face (data-set images, crops from other tools); no detection.
+
+        A non-square image is squared around its centre with its edges replicated, as a face crop would be.
+        """
+        gray = to_gray(frame, channel_order)
+        h, w = gray.shape
+        crop = crop_face(gray, (0, 0, w, h), self.classifier.input_size, margin=0.0)
+        probs = self.classifier.predict(crop.astype(np.float32)[None, ..., None])[0]  # (1, S, S, 1) -> (7,)
+        return FaceResult.from_probs((0, 0, w, h), probs)
+
+    def process(self, frame: np.ndarray, channel_order: str = "bgr", tracker: FaceTracker | None = None,
+                timings: Timings | None = None, detect: bool = True, max_views: int | None = None) -> list[FaceResult]:
+        """Results for every face of a gray, BGR or RGB frame of any size (largest face first).
+
+        detect=False (with a tracker): no detection; the faces the tracker follows from its last detection are
+        classified where they were (a live stream detects every Nth frame and saves the detector's time).
+        max_views: at most this many test-time augmentation views per face (a busy live server asks for fewer).
+        """
+        start = time.perf_counter()
+        gray = to_gray(frame, channel_order)
+        if detect or tracker is None:
+            faces: list[Detection] = self.detector.find(frame, gray, channel_order)
+            if tracker is not None:
+                tracker.followed = faces
+        else:
+            faces = tracker.followed
+        boxes = [f.box for f in faces]
+        detected = time.perf_counter()
+        ids: list[int | None] = [None] * len(boxes)
+        if tracker is None:
+            probs = self.classify_gray(gray, boxes, [f.eye_angle for f in faces] if self.align else None, max_views)
+        else:
+            probs, ids = self._classify_tracked(tracker, gray, faces, max_views)  # type: ignore[assignment]
+        done = time.perf_counter()
+        if timings is not None:
+            timings.detect_ms = (detected - start) * 1000
+            timings.classify_ms = (done - detected) * 1000
+            timings.total_ms = (done - start) * 1000
+        return [FaceResult.from_probs(box, p, tid) for box, p, tid in zip(boxes, probs, ids)]
+
+    def _classify_tracked(self, tracker: FaceTracker, gray: np.ndarray, faces: list[Detection],
+                          max_views: int | None) -> tuple[np.ndarray, list[int]]:
+        """Classify the faces that changed (all of them unless the tracker reuses readings), then smooth."""
+        boxes = [f.box for f in faces]
+        angles = [f.eye_angle if self.align else 0.0 for f in faces]
+        views = self.views_used(max_views)
+        ids = tracker.match(boxes)
+        size = self.classifier.input_size
+        known = (tracker.reusable(ids, lambda box, angle: crop_face(gray, box, size, self.margin, angle), views)
+                 if tracker.reuse_below > 0 else [None] * len(boxes))
+        fresh = [i for i, k in enumerate(known) if k is None]
+        crops = self.crop_faces(gray, [boxes[i] for i in fresh], [angles[i] for i in fresh])  # (F, S, S)
+        new_probs = self.classify_crops(crops, max_views)
+        probs = np.array([k if k is not None else np.zeros(len(EMOTIONS), np.float32) for k in known], np.float32)
+        readings: list[Reading | None] = [None] * len(boxes)
+        for row, i in enumerate(fresh):
+            probs[i] = new_probs[row]
+            readings[i] = Reading(boxes[i], angles[i], crops[row], views, new_probs[row])
+        return tracker.update(boxes, probs.reshape(len(boxes), len(EMOTIONS)), ids=ids, readings=readings)
+
+    @staticmethod
+    def annotate(frame: np.ndarray, results: list[FaceResult], channel_order: str = "bgr") -> np.ndarray:
+        """A copy of the frame with boxes, labels and probabilities drawn (gray frames come back BGR)."""
+        if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
+            out = cv2.cvtColor(to_gray(frame), cv2.COLOR_GRAY2BGR)
+            channel_order = "bgr"
+        else:
+            out = np.ascontiguousarray(frame[..., :3] if frame.shape[2] == 4 else frame).copy()
+            if out.dtype != np.uint8:
+                out = cv2.cvtColor(to_gray(frame, channel_order), cv2.COLOR_GRAY2BGR)
+                channel_order = "bgr"
+        thickness = max(1, round(min(out.shape[:2]) / 240))
+        for r in results:
+            color = EMOTION_COLORS.get(r.label, (255, 255, 255))
+            if channel_order.lower() == "rgb":
+                color = color[::-1]
+            x, y, w, h = r.box
+            cv2.rectangle(out, (x, y), (x + w, y + h), color, thickness + 1)
+            text = f"{r.label} {r.probability:.0%}"
+            scale = max(0.4, min(1.2, w / 160))
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+            ty = y - 6 if y - th - 10 >= 0 else min(out.shape[0] - 2, y + h + th + 6)
+            cv2.rectangle(out, (x, ty - th - 4), (x + tw + 6, ty + base), color, -1)
+            cv2.putText(out, text, (x + 3, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness, cv2.LINE_AA)
+        return out
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as BGR (or gray) uint8; ValueError with the path if unreadable."""
+    data = Path(path).read_bytes() if Path(path).is_file() else None
+    if data is None:
+        raise ValueError(f"{path} does not exist or is not a file.")
+    return decode_image_bytes(data, str(path))
+
+
+def decode_image_bytes(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode uploaded bytes to a BGR uint8 frame; ValueError (ImageRefused) with a clear message otherwise.
+
+    The header is checked before any pixel is decoded (see `emotion_core.data.images`).
+    """
+    check_image_bytes(data, name, max_pixels)
+    buffer = np.frombuffer(data, np.uint8)
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ImageRefused(f"{name} is not a readable image ({exc.err}).") from None
+    if image is None:
+        raise ImageRefused(f"{name} is not a readable image (its pixel data is damaged).")
+    return image
