@@ -118,7 +118,7 @@ class LivePageClient:
 
     drawn_by "server": streamlit-webrtc's component (value {"playing", "sdpOffer"}, answer in the argument
     "sdp_answer_json"); the annotated video comes back and is decoded, as a browser would. drawn_by "browser":
-    the overlay component (dashboard/overlay_component/index.html: value {"offer", "id"}, answer in "answer");
+    the overlay component (dashboard/live/overlay_component/index.html: value {"offer", "id"}, answer in "answer");
     the faces come back over the data channel. `arrivals`: when each annotated frame or faces message came."""
 
     COMPONENTS = {"server": "streamlit_webrtc", "browser": "live_overlay"}
