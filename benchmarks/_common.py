@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import platform
 from pathlib import Path
 from types import ModuleType
 
@@ -28,8 +29,26 @@ def video_helpers() -> ModuleType:
     return test_helpers("video_helpers")
 
 
+def cpu_description() -> str:
+    """The CPU a table was measured on: model name, widest vector ISA, logical cores (from /proc/cpuinfo)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    isa = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse4_2", "SSE4.2"),
+                                        ("asimd", "NEON")) if flag in flags), "unknown ISA")
+    return f"{model}, {isa}, {os.cpu_count()} logical cores"
+
+
 def print_table(rows: list[dict], columns: list[str] | None = None) -> None:
-    """Print rows as an aligned text table."""
+    """Print rows as an aligned text table, headed by the CPU it was measured on."""
+    print(f"CPU: {cpu_description()}")
     if not rows:
         print("(no rows)")
         return
