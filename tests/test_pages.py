@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from emotion_core.serving.detect import DEFAULT_DETECTOR
 from tests.run_copies import copy_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,7 +263,7 @@ def test_live_page_renders(app_env, no_webrtc_session):
     assert not at.exception, at.exception
     assert "Live" in texts(at)
     assert "Press Start" in texts(at) and "Waiting for video" not in texts(at)  # nothing to wait for yet
-    processor = at.session_state[f"live_processor::{app_env['run']}::blazeface"]
+    processor = at.session_state[f"live_processor::{app_env['run']}::{DEFAULT_DETECTOR}"]
     assert processor.pipeline.classifier.num_threads == 1  # the cores go to the sessions, not a 2nd thread a face
     from emotion_core.serving.pipeline import REUSE_BELOW
 
@@ -398,7 +400,7 @@ def test_photo_page_pre_cropped_faces_and_detector_choice(app_env):
 
     face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[81:175, 178:272]
     at = page("app_pages/6_Photo.py").run()
-    assert [s.value for s in at.selectbox if s.label == "Face detector"] == ["blazeface"]
+    assert [s.value for s in at.selectbox if s.label == "Face detector"] == [DEFAULT_DETECTOR]
     uploader = at.get("file_uploader")[0]
     uploader.upload("crop1.png", _png(face), "image/png")
     uploader.upload("crop2.png", _png(cv2.resize(face, (48, 48))), "image/png").run()
@@ -484,7 +486,7 @@ def test_live_page_records_and_offers_the_downloads(app_env, no_webrtc_session, 
     at = page("app_pages/5_Live.py").run()
     assert not at.get("download_button")  # nothing recorded, nothing offered
     at.button(key="live_record").click().run()
-    processor = at.session_state[f"live_processor::{app_env['run']}::blazeface"]
+    processor = at.session_state[f"live_processor::{app_env['run']}::{DEFAULT_DETECTOR}"]
     for _ in range(3):  # frames arriving from the webcam thread
         processor.process_bgr(face_frame(320, 240))
     at.run()
@@ -506,7 +508,7 @@ def test_live_recording_stops_at_the_limit(app_env, no_webrtc_session, monkeypat
     monkeypatch.setenv("EMOTION_MAX_RECORDING_MINUTES", "0.001")  # 60 ms
     at = page("app_pages/5_Live.py").run()
     at.button(key="live_record").click().run()
-    processor = at.session_state[f"live_processor::{app_env['run']}::blazeface"]
+    processor = at.session_state[f"live_processor::{app_env['run']}::{DEFAULT_DETECTOR}"]
     processor.process_bgr(face_frame(320, 240))
     import time
 
@@ -522,7 +524,7 @@ def test_changing_the_detector_does_not_load_the_model_again(app_env):
 
     at = page("app_pages/6_Photo.py").run()
     loads = Classifier.loaded_from_runs
-    for kind in ("haar", "blazeface-full", "blazeface"):
+    for kind in ("haar", "blazeface-full", "blazeface", DEFAULT_DETECTOR):
         next(s for s in at.selectbox if s.label == "Face detector").set_value(kind).run()
         assert not at.exception, at.exception
     assert Classifier.loaded_from_runs == loads

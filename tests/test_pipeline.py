@@ -11,7 +11,8 @@ import pytest
 from emotion_core.labels import EMOTIONS
 from emotion_core.serving.detect import FaceDetector
 from emotion_core.serving.faces import to_gray
-from emotion_core.serving.pipeline import EmotionPipeline, FaceTracker, Timings, crop_face, decode_image_bytes, iou
+from emotion_core.serving.pipeline import EmotionPipeline, Timings, crop_face, decode_image_bytes
+from emotion_core.serving.tracker import FaceTracker, iou
 
 
 @pytest.fixture(scope="module")
@@ -145,9 +146,10 @@ def test_thread_safety_many_threads_one_pipeline(pipeline, astronaut_bgr):
 
     def worker(i: int) -> None:
         try:
-            tracker = pipeline.new_tracker()
+            trackers = [pipeline.new_tracker(), pipeline.new_tracker()]  # one per picture: a stream of its own
             for j in range(8):
-                res = pipeline.process(frames[(i + j) % 2], tracker=None if j % 3 else tracker)
+                k = (i + j) % 2
+                res = pipeline.process(frames[k], tracker=None if j % 3 else trackers[k])
                 outputs.append((len(res), res[0].probabilities if len(res) == 1 else None))
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)

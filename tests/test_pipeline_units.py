@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from emotion_core.serving.faces import Detection
-from emotion_core.serving.pipeline import EmotionPipeline, FaceResult, FaceTracker, crop_face, iou
+from emotion_core.serving.pipeline import EmotionPipeline, FaceResult, crop_face
+from emotion_core.serving.tracker import FaceTracker, iou
 
 
 def test_iou_values():
@@ -245,7 +246,7 @@ def test_reuse_needs_the_same_views_and_a_face_of_its_own():
 
 
 def test_reusable_compares_the_frame_where_the_last_crop_was_taken():
-    from emotion_core.serving.pipeline import Reading
+    from emotion_core.serving.tracker import Reading
 
     tracker = FaceTracker(reuse_below=2.0)
     probs = np.eye(7, dtype=np.float32)[[4]]
@@ -279,7 +280,8 @@ def test_detector_jitter_does_not_count_as_change():
 def test_a_change_in_one_place_counts_though_the_mean_over_the_face_barely_moves():
     """A mouth opening changes a small part of the face a lot: as the crop's mean it is a fraction of a gray
     level (less than camera noise); as the largest change of a grid cell it is plain."""
-    from emotion_core.serving.pipeline import REUSE_BELOW, crop_change
+    from emotion_core.serving.pipeline import REUSE_BELOW
+    from emotion_core.serving.tracker import crop_change
 
     rng = np.random.default_rng(0)
     face = rng.integers(60, 200, (64, 64)).astype(np.uint8)
@@ -288,3 +290,23 @@ def test_a_change_in_one_place_counts_though_the_mean_over_the_face_barely_moves
     mouth[40:48, 24:32] += 30  # one 8x8 cell, 1/64 of the crop
     assert float(np.abs(mouth.astype(float) - face).mean()) < 0.5  # what a mean over the crop would see
     assert crop_change(face, mouth) >= 29 and crop_change(face, noisy) < REUSE_BELOW  # noise of 3 levels a pixel
+
+
+def _label_width(image: np.ndarray, row: int) -> int:
+    """Pixels of happy's colour on one row of the label above a box (its background, wider for longer text)."""
+    return int((image[row] == HAPPY_BGR).all(axis=1).sum())
+
+
+def test_annotate_names_each_face_by_its_track_or_the_names_given():
+    from emotion_core.serving.pipeline import face_name
+
+    frame = np.zeros((240, 320, 3), np.uint8)
+    plain = _result((100, 100, 80, 80))
+    tracked = FaceResult((100, 100, 80, 80), "happy", 0.9, np.eye(7, dtype=np.float32)[3], track_id=12)
+    assert face_name(plain) == "" and face_name(tracked) == "#12"
+    row = 100 - 12  # inside the label's background, above the box
+    without = _label_width(EmotionPipeline.annotate(frame, [plain]), row)
+    with_track = _label_width(EmotionPipeline.annotate(frame, [tracked]), row)
+    numbered = _label_width(EmotionPipeline.annotate(frame, [plain], names=["3"]), row)
+    assert without < numbered < with_track  # "happy 90%" < "3 happy 90%" < "#12 happy 90%"
+    assert _label_width(EmotionPipeline.annotate(frame, [tracked], names=[""]), row) == without

@@ -110,7 +110,10 @@ def test_shipped_config_turns_the_file_watcher_off():
 def test_detector_and_alignment_defaults_and_environment(monkeypatch):
     from emotion_core.serving.pipeline import ALIGN_BY_DEFAULT
 
-    assert settings.detector_kind() == "blazeface" and settings.align_faces() is ALIGN_BY_DEFAULT
+    from emotion_core.serving.detect import DEFAULT_DETECTOR
+
+    assert DEFAULT_DETECTOR == "blazeface-follow"  # faces from about 40 px: issue #29
+    assert settings.detector_kind() == DEFAULT_DETECTOR and settings.align_faces() is ALIGN_BY_DEFAULT
     monkeypatch.setenv("EMOTION_DETECTOR", "haar")
     monkeypatch.setenv("EMOTION_ALIGN_FACES", "false")
     assert settings.detector_kind() == "haar" and settings.align_faces() is False
@@ -155,7 +158,8 @@ def test_recording_limit_default_and_environment(monkeypatch):
 
 
 @pytest.mark.parametrize("name, value, fragment", [
-    ("EMOTION_DETECTOR", "mtcnn", "must be one of blazeface, blazeface-full, haar; got 'mtcnn'"),
+    ("EMOTION_DETECTOR", "mtcnn", "must be one of blazeface, blazeface-full, blazeface-multi, blazeface-tiles, "
+                                  "blazeface-follow, haar; got 'mtcnn'"),
     ("EMOTION_ALIGN_FACES", "maybe", "must be true or false; got 'maybe'"),
     ("EMOTION_MAX_RECORDING_MINUTES", "ten", "must be a number of minutes above 0 and at most 1440; got 'ten'"),
     ("EMOTION_MAX_RECORDING_MINUTES", "-1", "max_recording_minutes"),

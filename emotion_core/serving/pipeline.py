@@ -9,9 +9,8 @@ owns (`pipeline.new_tracker()`), so one pipeline serves many sessions at once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -22,6 +21,7 @@ from emotion_core.labels import EMOTIONS
 from emotion_core.serving.detect import DEFAULT_DETECTOR, make_detector
 from emotion_core.serving.faces import Box, Detection, Detector, to_gray
 from emotion_core.serving.inference import Classifier
+from emotion_core.serving.tracker import FaceTracker, Reading, appearance
 
 ALIGN_BY_DEFAULT = True  # helps tilted faces, neutral on upright ones: benchmarks/detection.py, README
 REUSE_BELOW = 3.0  # Live: gray levels a face's crop may change and keep its classification (benchmarks/live_reuse.py)
@@ -31,6 +31,8 @@ EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
     "angry": (40, 40, 230), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 240),
     "neutral": (180, 180, 60), "sad": (200, 120, 40), "surprise": (0, 140, 255),
 }
+# The same colours as "#rrggbb", for the browser-drawn overlays and the charts.
+EMOTION_HEX: dict[str, str] = {e: "#{2:02x}{1:02x}{0:02x}".format(*bgr) for e, bgr in EMOTION_COLORS.items()}
 
 
 @dataclass
@@ -64,133 +66,16 @@ class Timings:
     total_ms: float = 0.0
 
 
-def iou(a: Box, b: Box) -> float:
-    ax1, ay1, ax2, ay2 = a[0], a[1], a[0] + a[2], a[1] + a[3]
-    bx1, by1, bx2, by2 = b[0], b[1], b[0] + b[2], b[1] + b[3]
-    iw, ih = max(0, min(ax2, bx2) - max(ax1, bx1)), max(0, min(ay2, by2) - max(ay1, by1))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
+def face_name(result: FaceResult) -> str:
+    """What a drawn face is called: its track number ("#2") as in the tables, "" without a track."""
+    return "" if result.track_id is None else f"#{result.track_id}"
 
 
-@dataclass
-class Reading:
-    """A face's last classification: where its crop was taken, the crop, the views used, the probabilities."""
-
-    box: Box
-    angle: float
-    crop: np.ndarray  # (S, S) uint8, the model input
-    views: int
-    probs: np.ndarray  # (7,) before smoothing
-    reused: int = 0  # later frames that showed it again
-
-
-@dataclass
-class _Track:
-    box: Box
-    probs: np.ndarray  # (7,) smoothed
-    missed: int = 0
-    reading: Reading | None = None
-
-
-CHANGE_GRID = 8  # crops are compared cell by cell on an 8x8 grid (8x8-pixel cells on a 64-pixel crop)
-
-
-def crop_change(a: np.ndarray, b: np.ndarray) -> float:
-    """How much a crop changed, in gray levels: the largest change of any grid cell's mean brightness.
-
-    Camera noise averages out within a cell; a change in one place (a mouth opening) does not, as it would in
-    the mean over the whole crop."""
-    diff = a.astype(np.float32) - b.astype(np.float32)  # (S, S)
-    cells = cv2.resize(diff, (CHANGE_GRID, CHANGE_GRID), interpolation=cv2.INTER_AREA)  # (8, 8) cell means
-    return float(np.abs(cells).max())
-
-
-@dataclass
-class FaceTracker:
-    """EMA of probabilities per face across frames; faces matched greedily by box overlap (IoU).
-
-    alpha: weight of the newest frame (1.0 = no smoothing). A track unseen for
-    more than `max_missed` frames is dropped. `followed` holds the faces of the
-    last detection: on frames without detection they are classified where they were.
-    reuse_below: a face whose picture changed by less than this many gray levels since its last
-    classification (`crop_change`, compared where that crop was taken) keeps that classification (0: every
-    face classified on every frame); at most `reuse_at_most` frames in a row, so a change too small to see
-    shows within reuse_at_most + 1 frames.
-    """
-
-    alpha: float = 0.4
-    iou_threshold: float = 0.3
-    max_missed: int = 5
-    reuse_below: float = 0.0
-    reuse_at_most: int = 3
-    followed: list[Detection] = field(default_factory=list)
-    _tracks: dict[int, _Track] = field(default_factory=dict)
-    _next_id: int = 0
-
-    def match(self, boxes: list[Box]) -> list[int | None]:
-        """The track each box continues (greedy, by overlap), None for a new face; changes nothing."""
-        pairs = sorted(((iou(b, t.box), i, tid) for i, b in enumerate(boxes) for tid, t in self._tracks.items()),
-                       reverse=True)
-        assigned: dict[int, int] = {}
-        used: set[int] = set()
-        for overlap, i, tid in pairs:
-            if overlap < self.iou_threshold:
-                break
-            if i in assigned or tid in used:
-                continue
-            assigned[i] = tid
-            used.add(tid)
-        return [assigned.get(i) for i in range(len(boxes))]
-
-    def reusable(self, ids: list[int | None], crop_at: Callable[[Box, float], np.ndarray],
-                 views: int) -> list[np.ndarray | None]:
-        """For each face (ids from `match`): its track's last probabilities when the frame, cropped where that
-        reading was taken (`crop_at(box, angle)`), changed by less than `reuse_below` and the same number of
-        views is asked for; else None (classify it). Comparing at the reading's own place keeps a detector's
-        jitter of a pixel or a degree from counting as change."""
-        out: list[np.ndarray | None] = []
-        for tid in ids:
-            reading = self._tracks[tid].reading if tid is not None else None
-            keep = (reading is not None and reading.views == views and reading.reused < self.reuse_at_most
-                    and crop_change(reading.crop, crop_at(reading.box, reading.angle)) < self.reuse_below)
-            out.append(reading.probs if keep else None)
-        return out
-
-    def update(self, boxes: list[Box], probs: np.ndarray, ids: list[int | None] | None = None,
-               readings: list[Reading | None] | None = None) -> tuple[np.ndarray, list[int]]:
-        """Smoothed probabilities (N, 7) and track ids for this frame's boxes.
-
-        ids: `match(boxes)` when the caller already has it. readings (with reuse): per face, the Reading of a
-        face classified on this frame, or None where the track's last reading was shown again.
-        """
-        assigned = self.match(boxes) if ids is None else ids
-        smoothed = np.array(probs, dtype=np.float32, copy=True)
-        ids = []
-        for i, box in enumerate(boxes):
-            tid = assigned[i]
-            if tid is None:
-                tid = self._next_id
-                self._next_id += 1
-                self._tracks[tid] = track = _Track(box, smoothed[i].copy())
-            else:
-                track = self._tracks[tid]
-                smoothed[i] = self.alpha * smoothed[i] + (1 - self.alpha) * track.probs
-                track.box, track.probs, track.missed = box, smoothed[i].copy(), 0
-            if readings is not None and readings[i] is not None:
-                track.reading = readings[i]
-            elif readings is not None and track.reading is not None:
-                track.reading.reused += 1
-            ids.append(tid)
-        for tid in list(self._tracks):
-            if tid not in ids:
-                self._tracks[tid].missed += 1
-                if self._tracks[tid].missed > self.max_missed:
-                    del self._tracks[tid]
-        return smoothed, ids
-
-    def __len__(self) -> int:
-        return len(self._tracks)
+def clip_box(box: Box, shape: tuple[int, ...]) -> Box | None:
+    """The part of `box` inside a frame of `shape` (H, W, ...); None when nothing of it is inside."""
+    x, y, w, h = box
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(shape[1], x + w), min(shape[0], y + h)
+    return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
 
 
 def crop_face(gray: np.ndarray, box: Box, size: int, margin: float = 0.1, angle: float = 0.0) -> np.ndarray:
@@ -283,7 +168,12 @@ class EmotionPipeline:
         start = time.perf_counter()
         gray = to_gray(frame, channel_order)
         if detect or tracker is None:
-            faces: list[Detection] = self.detector.find(frame, gray, channel_order)
+            if tracker is not None and getattr(self.detector, "takes_trusted", False):
+                faces: list[Detection] = self.detector.find(frame, gray, channel_order, followed=tracker.expected(),
+                                                            trusted=tracker.expected(found_last=True),
+                                                            step=tracker.frames)
+            else:
+                faces = self.detector.find(frame, gray, channel_order)
             if tracker is not None:
                 tracker.followed = faces
         else:
@@ -294,21 +184,29 @@ class EmotionPipeline:
         if tracker is None:
             probs = self.classify_gray(gray, boxes, [f.eye_angle for f in faces] if self.align else None, max_views)
         else:
-            probs, ids = self._classify_tracked(tracker, gray, faces, max_views)  # type: ignore[assignment]
+            boxes, probs, ids = self._classify_tracked(tracker, gray, faces, max_views,  # type: ignore[assignment]
+                                                       detected=detect)
         done = time.perf_counter()
         if timings is not None:
             timings.detect_ms = (detected - start) * 1000
             timings.classify_ms = (done - detected) * 1000
             timings.total_ms = (done - start) * 1000
-        return [FaceResult.from_probs(box, p, tid) for box, p, tid in zip(boxes, probs, ids)]
+        results = [FaceResult.from_probs(box, p, tid) for box, p, tid in zip(boxes, probs, ids)]
+        return sorted(results, key=lambda r: r.box[2] * r.box[3], reverse=True)  # held faces among the others
 
     def _classify_tracked(self, tracker: FaceTracker, gray: np.ndarray, faces: list[Detection],
-                          max_views: int | None) -> tuple[np.ndarray, list[int]]:
-        """Classify the faces that changed (all of them unless the tracker reuses readings), then smooth."""
-        boxes = [f.box for f in faces]
-        angles = [f.eye_angle if self.align else 0.0 for f in faces]
+                          max_views: int | None, detected: bool = True) -> tuple[list[Box], np.ndarray, list[int]]:
+        """Boxes, smoothed probabilities and track ids: this frame's faces (found by the detector, or followed
+        from its last run when not `detected`), then the tracks held where they are expected; the faces that
+        changed are classified (all of them unless the tracker reuses readings)."""
+        looks = [appearance(gray, f.box) for f in faces]
+        ids = tracker.match([f.box for f in faces], looks)
+        held = [(tid, box) for tid, box in ((tid, clip_box(box, gray.shape)) for tid, box in tracker.held(ids)) if box]
+        boxes = [f.box for f in faces] + [box for _, box in held]
+        ids = ids + [tid for tid, _ in held]
+        looks = looks + [None] * len(held)
+        angles = [f.eye_angle if self.align else 0.0 for f in faces] + [0.0] * len(held)
         views = self.views_used(max_views)
-        ids = tracker.match(boxes)
         size = self.classifier.input_size
         known = (tracker.reusable(ids, lambda box, angle: crop_face(gray, box, size, self.margin, angle), views)
                  if tracker.reuse_below > 0 else [None] * len(boxes))
@@ -320,11 +218,15 @@ class EmotionPipeline:
         for row, i in enumerate(fresh):
             probs[i] = new_probs[row]
             readings[i] = Reading(boxes[i], angles[i], crops[row], views, new_probs[row])
-        return tracker.update(boxes, probs.reshape(len(boxes), len(EMOTIONS)), ids=ids, readings=readings)
+        smoothed, ids = tracker.update(boxes, probs.reshape(len(boxes), len(EMOTIONS)), ids=ids, readings=readings,
+                                       appearances=looks, held=len(held), detected=detected)
+        return boxes, smoothed, ids
 
     @staticmethod
-    def annotate(frame: np.ndarray, results: list[FaceResult], channel_order: str = "bgr") -> np.ndarray:
-        """A copy of the frame with boxes, labels and probabilities drawn (gray frames come back BGR)."""
+    def annotate(frame: np.ndarray, results: list[FaceResult], channel_order: str = "bgr",
+                 names: list[str] | None = None) -> np.ndarray:
+        """A copy of the frame with boxes, labels and probabilities drawn (gray frames come back BGR), each label
+        after the face's name: `names` (a photo's face numbers), else its track number (`face_name`)."""
         if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
             out = cv2.cvtColor(to_gray(frame), cv2.COLOR_GRAY2BGR)
             channel_order = "bgr"
@@ -334,13 +236,14 @@ class EmotionPipeline:
                 out = cv2.cvtColor(to_gray(frame, channel_order), cv2.COLOR_GRAY2BGR)
                 channel_order = "bgr"
         thickness = max(1, round(min(out.shape[:2]) / 240))
-        for r in results:
+        names = names if names is not None else [face_name(r) for r in results]
+        for r, name in zip(results, names):
             color = EMOTION_COLORS.get(r.label, (255, 255, 255))
             if channel_order.lower() == "rgb":
                 color = color[::-1]
             x, y, w, h = r.box
             cv2.rectangle(out, (x, y), (x + w, y + h), color, thickness + 1)
-            text = f"{r.label} {r.probability:.0%}"
+            text = f"{name} {r.label} {r.probability:.0%}".lstrip()
             scale = max(0.4, min(1.2, w / 160))
             (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
             ty = y - 6 if y - th - 10 >= 0 else min(out.shape[0] - 2, y + h + th + 6)
