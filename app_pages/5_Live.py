@@ -12,9 +12,9 @@ from dashboard import settings
 from dashboard.charts import probability_bars, probability_timeline
 from dashboard.live.browser_overlay import browser_overlay, close_peer, current_peer
 from dashboard.live.connection import ConnectionWatch, server_ice_state
-from dashboard.live.processor import SERVER_STATS, LiveProcessor
+from dashboard.live.processor import FACE_WINDOW, SERVER_STATS, LiveProcessor
 from dashboard.session_files import session_folder
-from dashboard.widgets import served_pipeline
+from dashboard.widgets import few_faces_notice, served_pipeline
 
 st.title("Live")
 st.caption("Allow camera access, press Start: faces get a box, the emotion and its probability. "
@@ -93,6 +93,9 @@ def live_stats() -> None:
     c2.metric("Latency (median)", f"{snap['latency_ms']:.0f} ms")
     c3.metric("Faces", snap["faces"])
     c4.metric("Frames", snap["frames"])
+    notice = few_faces_notice(snap["face_share"], f"the last {snap['recent_frames']} frames", pipeline.detector.kind)
+    if snap["recent_frames"] >= FACE_WINDOW and notice:
+        st.info(notice)
     if snap["results"]:
         main = max(snap["results"], key=lambda r: r["box"][2] * r["box"][3])
         left, right = st.columns(2)

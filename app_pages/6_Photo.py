@@ -68,7 +68,7 @@ elif uploads:
             continue
         results = pipeline.process(frame)
         rows += photo_rows(upload.name, results)
-        annotated = pipeline.annotate(frame, results)
+        annotated = pipeline.annotate(frame, results, names=[str(i + 1) for i in range(len(results))])
         left, right = st.columns([3, 2])
         left.image(cv2.cvtColor(annotated, cv2.COLOR_BGR2RGB), width="stretch")
         left.download_button("Download annotated image", cv2.imencode(".png", annotated)[1].tobytes(),

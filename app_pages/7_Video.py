@@ -9,13 +9,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard.charts import emotion_shares, track_timeline
+from dashboard.charts import emotion_shares, people_timeline, track_timeline
 from dashboard.session_files import safe_file_name, session_folder
 from dashboard.video_jobs import VideoJob
-from dashboard.widgets import served_pipeline
+from dashboard.widgets import few_faces_notice, served_pipeline
 from emotion_core.labels import EMOTIONS
 from emotion_core.media.video import VIDEO_EXTENSIONS
 from emotion_core.media.video_analysis import VideoAnalysis
+from emotion_core.serving.detect import DETECTORS, THOROUGH_DETECTOR
 
 JOB_KEY = "video_job"
 
@@ -89,11 +90,15 @@ def results(result: VideoAnalysis) -> None:
     c2.metric("People (tracks)", len(tracks))
     c3.metric("Speed", f"{result.frames_read / result.seconds:.0f} frames/s" if result.seconds else "n/a")
     c4.metric("Video", f"{info.width}x{info.height}", help=f"{info.fps:.1f} fps, {info.codec}")
+    notice = few_faces_notice(result.face_coverage, "the analysed frames", result.settings.get("detector", ""))
     if not tracks:
-        st.info("No face was found in the analysed frames. Try another face detector above "
-                "(blazeface-full for faces far from the camera).")
-    else:
+        st.info(f"No face was found in the analysed frames. Try the face detector {THOROUGH_DETECTOR} above "
+                f"({DETECTORS[THOROUGH_DETECTOR]}).")
+    elif notice:
+        st.info(notice)
+    if tracks:
         names = {t.track: f"track {t.track}" for t in tracks}
+        st.plotly_chart(people_timeline(result.people_series(), names), width="stretch", key="video_people")
         chosen = st.selectbox("Person", [t.track for t in tracks], format_func=lambda k: (
             f"{names[k]}: {next(t.frames for t in tracks if t.track == k)} frames"), key="video_track")
         times, probs = result.track_series(chosen)

@@ -8,7 +8,8 @@ faces by up to +-30 degrees or darken them to 40%. A face counts as found when a
 lies inside the pasted square and overlaps it by IoU >= 0.25; "right" = found and labelled with
 its true class. Also: the 48 px crops as they are (what users upload from data sets), the
 astronaut picture turned 0-45 degrees, full and half size, normal and darkened (20 frames), and
-the box jitter on a still webcam-sized frame with camera noise (30 frames). PyPI `fer` runs on the
+the box jitter on a still webcam-sized frame with camera noise (30 frames), and group photos (20
+pictures of 1280x720, six 120 px faces each). PyPI `fer` runs on the
 same frames when importable (`pip install --no-deps fer --target /tmp/ferpkg`, then
 PYTHONPATH=/tmp/ferpkg). Faces come from the test split by default; `--faces-from validation`
 takes the served model's validation hold-out of train (its seed and fraction) for choosing
@@ -61,7 +62,7 @@ def paste(face48: np.ndarray, scene: np.ndarray, rng: np.random.Generator, angle
 
 
 def matches(box: tuple, truth: tuple) -> bool:
-    from emotion_core.serving.pipeline import iou
+    from emotion_core.serving.tracker import iou
 
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
     inside = truth[0] <= cx <= truth[0] + truth[2] and truth[1] <= cy <= truth[1] + truth[3]
@@ -102,6 +103,36 @@ def astronaut_frames() -> list[np.ndarray]:
             sized = cv2.resize(turned, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             frames += [sized, (sized * 0.35).astype(np.uint8)]
     return frames
+
+
+def group_photos(faces: np.ndarray, backgrounds: list[np.ndarray], photos: int = 20, per_photo: int = 6,
+                 size: int = 120, seed: int = 2) -> list[tuple[np.ndarray, list[tuple]]]:
+    """1280x720 pictures of `per_photo` faces each (`size` px, on a grid of 3 x 2 places with some play), as a
+    group photo: (frame, boxes)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(photos):
+        frame = cv2.resize(backgrounds[k % len(backgrounds)], (1280, 720))
+        boxes = []
+        for place in range(per_photo):
+            col, row = place % 3, place // 3
+            x = 80 + col * 400 + int(rng.integers(0, 400 - size - 80))
+            y = 60 + row * 330 + int(rng.integers(0, 330 - size - 60))
+            face = cv2.resize(faces[(k * per_photo + place) % len(faces)], (size, size))
+            frame[y:y + size, x:x + size] = face[..., None]
+            boxes.append((x, y, size, size))
+        out.append((frame, boxes))
+    return out
+
+
+def group_found(pipeline, photos: list[tuple[np.ndarray, list[tuple]]]) -> float:
+    """% of the group photos' faces found."""
+    found = total = 0
+    for frame, boxes in photos:
+        results = pipeline.process(frame)
+        found += sum(any(matches(r.box, box) for r in results) for box in boxes)
+        total += len(boxes)
+    return 100 * found / total
 
 
 def box_jitter(pipeline, frames: int = 30) -> float | str:
@@ -193,10 +224,11 @@ def main() -> int:
     sets["48 px crops as uploaded"] = ([cv2.cvtColor(f, cv2.COLOR_GRAY2BGR) for f in faces],
                                        [(0, 0, 48, 48)] * len(faces), labels)
     astronaut = astronaut_frames()
+    groups = group_photos(faces, backgrounds)
     candidates = [(f"{kind}{'' if align else ', no align'}",
                    lambda kind=kind, align=align: EmotionPipeline(classifier, make_detector(kind), align=align))
                   for kind, align in (("haar", False), ("blazeface", True), ("blazeface", False),
-                                      ("blazeface-full", True))]
+                                      ("blazeface-full", True), ("blazeface-multi", True), ("blazeface-tiles", True))]
     candidates.append(("fer (PyPI)", FerPipeline))
     rows = []
     for name, build in candidates:
@@ -210,6 +242,7 @@ def main() -> int:
         found = sum(1 for frame in astronaut if pipeline.process(frame))
         rows.append({"detector": name, "faces": "astronaut turned/dark", "found %": 100 * found / len(astronaut),
                      "box jitter px": box_jitter(pipeline)})
+        rows.append({"detector": name, "faces": "group photos, 6 x 120 px", "found %": group_found(pipeline, groups)})
     print(f"{len(faces)} {args.faces_from} faces of {args.data}, model {model_dir}\n")
     _common.print_table(rows, ["detector", "faces", "found %", "right %", "right of found %",
                                "false boxes / frame", "detect ms", "total ms", "box jitter px"])

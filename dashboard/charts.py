@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from emotion_core.evaluation.metrics import row_normalize
 from emotion_core.labels import EMOTIONS
+from emotion_core.serving.pipeline import EMOTION_HEX
 
 METRIC_NAMES = ("loss", "accuracy", "precision", "recall")
 
@@ -92,6 +93,24 @@ def track_timeline(times: np.ndarray, probs: np.ndarray, title: str = "") -> go.
         fig.add_scatter(x=times, y=probs[:, k], mode="lines", name=emotion)
     fig.update_layout(title=title, yaxis_range=[0, 1], xaxis_title="time (s)", yaxis_title="probability",
                       height=340, margin=dict(t=40, b=10))
+    return fig
+
+
+def people_timeline(series: dict[int, tuple[np.ndarray, list[str]]], names: dict[int, str]) -> go.Figure:
+    """Every person at once: one row per track (named by `names`), a mark per analysed frame in the colour of
+    its top emotion, over the video's time."""
+    fig = go.Figure()
+    for emotion in EMOTIONS:
+        xs, ys = [], []
+        for track, (times, labels) in series.items():
+            picked = [t for t, label in zip(times, labels) if label == emotion]
+            xs += picked
+            ys += [names[track]] * len(picked)
+        if xs:
+            fig.add_scatter(x=xs, y=ys, mode="markers", name=emotion, marker=dict(symbol="line-ns-open", size=14,
+                                                                                 color=EMOTION_HEX[emotion]))
+    fig.update_layout(xaxis_title="time (s)", height=120 + 36 * len(series), margin=dict(t=10, b=10),
+                      yaxis=dict(categoryorder="array", categoryarray=[names[t] for t in series][::-1]))
     return fig
 
 

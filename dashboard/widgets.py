@@ -91,3 +91,19 @@ def option_input(container, declared: Declared) -> Any:
     step = 10 ** math.floor(math.log10(default)) if default > 0 else 0.01
     return float(container.number_input(o.label, float(o.minimum), float(o.maximum), float(default),
                                         min(step, 0.01), format="%.5f" if step < 0.01 else "%.2f", help=o.help))
+
+
+FEW_FACES = 0.6  # below this share of frames with a face, the Video and Live pages suggest the thorough detector
+
+
+def few_faces_notice(share: float, frames: str, detector: str) -> str | None:
+    """What to tell a user whose faces `detector` found in only `share` of `frames` ("the analysed frames"), or
+    None when that is no sign of a struggling detector (no face at all, or in most frames)."""
+    from emotion_core.serving.detect import DETECTORS, THOROUGH_DETECTOR
+
+    if not 0 < share < FEW_FACES:
+        return None
+    advice = ("more light on the faces, or a camera closer to them, helps" if detector == THOROUGH_DETECTOR else
+              f"choose the face detector {THOROUGH_DETECTOR} above ({DETECTORS[THOROUGH_DETECTOR]}); more light "
+              "on the faces helps too")
+    return f"A face was found in only {share:.0%} of {frames}. If people are in view longer than that, {advice}."

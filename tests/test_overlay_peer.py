@@ -120,9 +120,12 @@ def test_the_message_is_what_the_page_draws():
     from emotion_core.serving.pipeline import FaceResult
 
     probs = np.array([0.05, 0.05, 0.05, 0.7, 0.05, 0.05, 0.05], np.float32)
-    message = json.loads(overlay_peer.overlay_message([FaceResult.from_probs((1, 2, 30, 40), probs)], 64, 48, 7))
+    faces = [FaceResult.from_probs((1, 2, 30, 40), probs), FaceResult.from_probs((40, 2, 20, 20), probs, track_id=4)]
+    message = json.loads(overlay_peer.overlay_message(faces, 64, 48, 7))
     assert message == {"frame": 7, "width": 64, "height": 48,
-                       "faces": [{"box": [1, 2, 30, 40], "label": "happy", "probability": 0.7,
+                       "faces": [{"box": [1, 2, 30, 40], "label": "happy", "probability": 0.7, "name": "",
+                                  "color": message["faces"][0]["color"]},
+                                 {"box": [40, 2, 20, 20], "label": "happy", "probability": 0.7, "name": "#4",
                                   "color": message["faces"][0]["color"]}]}
     assert len(message["faces"][0]["color"]) == 7
 

@@ -187,3 +187,21 @@ def test_a_file_with_a_video_stream_but_no_frame_says_so(clips, tmp_path, pipeli
     assert result.frames_read == 0 and result.rows == [] and result.annotated_path is None
     assert result.problem == "header.mkv has no frame that can be decoded."
     assert not (tmp_path / "none.mp4").exists()
+
+
+def test_face_coverage_and_every_person_at_once(clips, pipeline):
+    from dashboard.charts import people_timeline
+
+    result = analyse_video(clips["two"], pipeline, every=3)
+    assert result.face_coverage == 1.0  # both heads in every analysed frame
+    series = result.people_series()
+    assert set(series) == {0, 1}
+    for times, labels in series.values():
+        assert times.tolist() == pytest.approx([i / 30 for i in range(0, 30, 3)], abs=1e-3) and len(labels) == 10
+    figure = people_timeline(series, {0: "track 0", 1: "track 1"})
+    drawn = {(x, y) for trace in figure.data for x, y in zip(trace.x, trace.y)}
+    assert len(drawn) == 20 and {y for _, y in drawn} == {"track 0", "track 1"}  # a mark per person per frame
+    result.rows = [r for r in result.rows if r[0] < 12]  # faces in the first 4 of 10 analysed frames only
+    assert result.face_coverage == pytest.approx(0.4)
+    result.frames_analysed = 0
+    assert result.face_coverage == 0.0

@@ -62,7 +62,7 @@ def test_a_video_is_analysed_in_the_background_with_results_and_downloads(served
     assert list(table["frames"]) == [10, 10] and set(table.columns) >= {"track", "dominant", "share", "happy"}
     downloads = {d.label for d in at.get("download_button")}
     assert downloads == {"Download CSV", "Download JSON", "Download annotated MP4"}
-    assert len(at.get("plotly_chart")) == 2 and at.get("video")
+    assert len(at.get("plotly_chart")) == 3 and at.get("video")  # every person at once, one person, shares
     rows = list(csv.DictReader(io.StringIO(downloaded(at, "Download CSV").decode())))
     assert tuple(rows[0]) == VIDEO_COLUMNS and len(rows) == 20 and {r["track"] for r in rows} == {"0", "1"}
     assert json.loads(downloaded(at, "Download JSON"))["settings"]["every"] == 2

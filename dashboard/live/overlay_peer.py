@@ -16,7 +16,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from dashboard.live.processor import SERVER_STATS, LiveProcessor, frame_to_bgr
-from emotion_core.serving.pipeline import EMOTION_COLORS, FaceResult
+from emotion_core.serving.pipeline import EMOTION_HEX, FaceResult, face_name
 
 LOG = logging.getLogger("emotion_dashboard.webrtc")
 MAX_OFFER_CHARS = 64_000  # a browser's offer is 3-10 KB; more is not a browser
@@ -37,16 +37,12 @@ def event_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def hex_color(bgr: tuple[int, int, int]) -> str:
-    b, g, r = bgr
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
 def overlay_message(results: list[FaceResult], width: int, height: int, frame: int) -> str:
     """The JSON the page draws: the analysed frame's size and each face's box (frame pixels), label,
-    probability and colour (the colours of the server-drawn overlays)."""
+    probability, name (its track number, as the server-drawn overlays show it) and colour (theirs too)."""
     faces = [{"box": [int(v) for v in r.box], "label": r.label, "probability": round(float(r.probability), 4),
-              "color": hex_color(EMOTION_COLORS.get(r.label, (255, 255, 255)))} for r in results]
+              "name": face_name(r), "color": EMOTION_HEX.get(r.label, "#ffffff")}
+             for r in results]
     return json.dumps({"frame": frame, "width": width, "height": height, "faces": faces})
 
 

@@ -25,6 +25,7 @@ from emotion_core.serving.pipeline import EmotionPipeline, FaceResult, Timings
 
 ACTIVE_WINDOW_S = 5.0  # a session that sent a frame this recently streams (for everyone's count)
 KEEP_PLACE_S = 60.0  # a session whose frames paused this long, its video not ended, still streams (for itself)
+FACE_WINDOW = 60  # frames (4 s at 15 fps) over which the page judges how often faces are found
 CONNECT_GRACE_S = 30.0  # an admitted session holds its place this long while its video connects
 
 
@@ -174,6 +175,7 @@ class LiveProcessor:
         self._history: deque[dict[str, float]] = deque(maxlen=history)
         self._frame_times: deque[float] = deque(maxlen=30)
         self._latency: deque[float] = deque(maxlen=30)
+        self._with_faces: deque[bool] = deque(maxlen=FACE_WINDOW)  # per recent frame: any face found?
         self._faces = 0
         self._frames = 0
         self._last_results: list[dict] = []
@@ -206,6 +208,7 @@ class LiveProcessor:
             with self._lock:
                 self._frames += 1
                 self._faces = len(results)
+                self._with_faces.append(bool(results))
                 self._frame_times.append(now)
                 self._latency.append(timings.total_ms)
                 self._last_results = [r.to_dict() for r in results]
@@ -232,7 +235,8 @@ class LiveProcessor:
         return self._last_out
 
     def snapshot(self) -> dict:
-        """FPS, latency, face count, last results and probability history, copied under the lock."""
+        """FPS, latency, face count, last results and probability history, the share of the last FACE_WINDOW
+        frames with a face (`face_share`, of `recent_frames`), copied under the lock."""
         with self._lock:
             times = list(self._frame_times)
             fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
@@ -241,6 +245,8 @@ class LiveProcessor:
                 "latency_ms": float(np.median(self._latency)) if self._latency else 0.0,
                 "results": list(self._last_results), "history": list(self._history),
                 "last_frame_age": time.time() - times[-1] if times else None,
+                "face_share": sum(self._with_faces) / len(self._with_faces) if self._with_faces else 0.0,
+                "recent_frames": len(self._with_faces),
             }
 
     def start_recording(self, folder: Path, max_seconds: float) -> Recording:

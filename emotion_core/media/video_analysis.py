@@ -97,6 +97,21 @@ class VideoAnalysis:
                                           shares, {e: round(float(p), 4) for e, p in zip(EMOTIONS, mean)}))
         return sorted(summaries, key=lambda s: (-s.frames, s.track))
 
+    @property
+    def face_coverage(self) -> float:
+        """The share of analysed frames with at least one face (0 when none was analysed)."""
+        frames = {row[0] for row in self.rows}
+        return len(frames) / self.frames_analysed if self.frames_analysed else 0.0
+
+    def people_series(self) -> dict[int, tuple[np.ndarray, list[str]]]:
+        """Per track: times (N,) and top labels, in frame order (every person's emotion over time at once)."""
+        out: dict[int, tuple[list[float], list[str]]] = {}
+        for row in self.rows:
+            times, labels = out.setdefault(row[_TRACK], ([], []))
+            times.append(row[_TIME])
+            labels.append(row[_LABEL])
+        return {track: (np.array(times, np.float64), labels) for track, (times, labels) in out.items()}
+
     def track_series(self, track: int) -> tuple[np.ndarray, np.ndarray]:
         """Times (N,) and probabilities (N, 7) of one track, in frame order."""
         rows = [r for r in self.rows if r[_TRACK] == track]
