@@ -1,12 +1,13 @@
 """Per-frame latency of the live pipeline at 640x480 with 1 and 4 faces, per variant.
 
-Stages: detect (the default detector, BlazeFace), classify (all faces in one TFLite batch), annotate, total;
-median and p95 over --frames frames. Variants use random weights (latency does
+Stages: detect (the default detector; with --run also each of --detectors), classify (all faces in one TFLite
+batch), annotate, total; median and p95 over --frames frames of one stream (a tracker, as a Live session has).
+Variants use random weights (latency does
 not depend on them) unless --run names a trained model. When the PyPI `fer`
 package is importable (`pip install --no-deps fer`), its FER detector runs on
 the same frames in an extra row.
 
-    python -m benchmarks.live_latency [--variants xxs,xs,s] [--frames 50] [--run DIR]
+    python -m benchmarks.live_latency [--variants xxs,xs,s] [--frames 50] [--run DIR [--detectors a,b]]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import _common  # noqa: F401
+from benchmarks import _common
 import numpy as np
 
 
@@ -25,13 +26,15 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 
 def time_pipeline(pipeline, frame: np.ndarray, frames: int) -> dict[str, tuple[float, float]]:
+    """Stage times over `frames` frames of one stream (a tracker, as each Live session has)."""
     from emotion_core.serving.pipeline import Timings
 
+    tracker = pipeline.new_tracker()
     detect, classify, annotate, total = [], [], [], []
     for i in range(frames + 3):
         t = Timings()
         start = time.perf_counter()
-        results = pipeline.process(frame, timings=t)
+        results = pipeline.process(frame, timings=t, tracker=tracker)
         mid = time.perf_counter()
         pipeline.annotate(frame, results)
         end = time.perf_counter()
@@ -77,6 +80,7 @@ def time_fer(frame: np.ndarray, frames: int) -> dict | str:
 def main() -> None:
     harness = _common.browser_harness()
     face_frame = harness.face_frame
+    from emotion_core.serving.detect import DEFAULT_DETECTOR
     from emotion_core.serving.pipeline import EmotionPipeline
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -84,12 +88,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=48)
     parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--run", help="a trained run directory instead of random-weight variants")
+    parser.add_argument("--detectors", default=f"{DEFAULT_DETECTOR},blazeface",
+                        help="with --run: the face detectors to time it with (default: the default, then BlazeFace)")
     args = parser.parse_args()
 
     frames = {1: face_frame(640, 480, 1), 4: face_frame(640, 480, 4)}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        models = ([("run " + Path(args.run).name, EmotionPipeline.from_run(Path(args.run)))] if args.run else
+        models = ([(f"run {Path(args.run).name} + {kind}", EmotionPipeline.from_run(Path(args.run), detector=kind))
+                   for kind in args.detectors.split(",")] if args.run else
                   [(f"{v.upper()} @{args.size}", pipeline_for(v, args.size, Path(tmp))) for v in args.variants.split(",")])
         for name, pipeline in models:
             for n, frame in frames.items():

@@ -25,7 +25,7 @@ import time
 
 from benchmarks import _common
 import numpy as np
-from detect_every import clip as head_clip
+from benchmarks.detect_every import clip as head_clip
 
 FRAME = (480, 640)
 FACE_BOX = (220, 130, 200, 200)  # where a FER face is drawn (x, y, w, h)

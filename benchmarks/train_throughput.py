@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-import _common  # noqa: F401  (path and TF log level)
+from benchmarks import _common  # noqa: F401  (TF log level)
 import numpy as np
 
 

@@ -129,6 +129,7 @@ def main() -> int:
 
     from emotion_core.media.video import VideoReader
     from emotion_core.media.video_analysis import analyse_video
+    from emotion_core.serving.detect import make_detector
     from emotion_core.serving.pipeline import EmotionPipeline
 
     work = Path(tempfile.mkdtemp(prefix="video-bench-"))
@@ -141,16 +142,21 @@ def main() -> int:
     def decode_only() -> int:
         return sum(1 for _ in VideoReader(clip))
 
-    def analyse(annotated: Path | None) -> int:
-        result = analyse_video(clip, pipeline, annotated=annotated)
-        boxes["ours"] = {}
+    def analyse(annotated: Path | None, with_pipeline=pipeline, key: str = "ours") -> int:
+        result = analyse_video(clip, with_pipeline, annotated=annotated)
+        boxes[key] = {}
         for row in result.rows:  # VIDEO_COLUMNS: frame, time_s, track, x, y, w, h, ...
-            boxes["ours"].setdefault(row[0], []).append(row[3:7])
+            boxes[key].setdefault(row[0], []).append(row[3:7])
         return result.frames_analysed
 
-    rows = [timed("decode only", decode_only, total), timed("analyse", lambda: analyse(None), total),
+    rows = [timed("decode only", decode_only, total),
+            timed(f"analyse ({pipeline.detector.kind})", lambda: analyse(None), total),
             timed("analyse + MP4", lambda: analyse(work / "annotated.mp4"), total)]
     count_found(rows[1], boxes["ours"], total)
+    if pipeline.detector.kind != "blazeface":  # the detector served before, on the same clip
+        before = EmotionPipeline(pipeline.classifier, make_detector("blazeface"), align=pipeline.align)
+        rows.append(timed("analyse (blazeface)", lambda: analyse(None, before, "before"), total))
+        count_found(rows[-1], boxes["before"], total)
     try:
         from fer.fer import FER  # type: ignore[import-not-found]
 
@@ -167,7 +173,7 @@ def main() -> int:
 
         rows.append(timed("fer (PyPI)", fer_run, total))
         count_found(rows[-1], boxes["fer"], len(boxes["fer"]))
-        for row in rows[1:3]:
+        for row in rows[1:-1]:
             row["vs fer"] = row["frames/s"] / rows[-1]["frames/s"]
     except ImportError as exc:
         print(f"fer not importable ({exc}): its row is left out")
@@ -180,8 +186,8 @@ def main() -> int:
         mem_rows = []
         for minutes in (1, args.memory_minutes):
             long_clip = build_clip(work / f"clip_{minutes:g}min.mp4", minutes * 60)
-            out = subprocess.run([sys.executable, __file__, "--memory-probe", str(long_clip)], capture_output=True,
-                                 text=True, check=True).stdout.split()
+            out = subprocess.run([sys.executable, "-m", "benchmarks.video", "--memory-probe", str(long_clip)],
+                                 capture_output=True, text=True, check=True, cwd=_common.ROOT).stdout.split()
             mem_rows.append({"clip": f"{minutes:g} min", "frames read": int(out[1]), "face rows": int(out[2]),
                              "peak MB": float(out[0])})
             long_clip.unlink()

@@ -108,3 +108,13 @@ def test_readme_layout_matches_the_tree(package):
     stale = listed[package] - present - {p.name + "/" for p in folder.iterdir() if p.is_dir()}
     assert not missing, f"{package}/ holds {sorted(missing)}, which README's layout does not name"
     assert not stale, f"README's layout names {sorted(stale)} under {package}/, which do not exist"
+
+
+@pytest.mark.parametrize("module", sorted(f"benchmarks.{p.stem}" for p in (ROOT / "benchmarks").glob("*.py")
+                                          if p.stem not in ("__init__", "_common"))
+                         + ["tests.planted_bugs", "tests.mutation", "tests.screenshots"])
+def test_scripts_import_as_modules_of_the_project(module):
+    """`python -m benchmarks.NAME` / `python -m tests.NAME` from the project root: their imports resolve."""
+    import importlib
+
+    assert callable(getattr(importlib.import_module(module), "main", None)), f"{module} has no main()"

@@ -13,7 +13,8 @@ import threading
 import cv2
 import numpy as np
 
-from emotion_core.serving.blazeface import BlazeFaceDetector, BlazeFaceUnavailable, model_folder, weighted_nms
+from emotion_core.serving.blazeface import BlazeFaceDetector, BlazeFaceUnavailable, model_folder
+from emotion_core.serving.blazeface import box_iou as box_iou_many
 from emotion_core.serving.faces import Box, Detection, to_rgb
 from emotion_core.serving.model_files import make_interpreter
 from emotion_core.serving.tracker import iou as box_iou
@@ -24,6 +25,7 @@ FACE_AT_INPUT_PX = 20  # a face this many pixels tall at the full-range model's 
 SHORT_TILE = 320  # tiles for the short-range model: faces from about 80 px fill enough of them
 LANDMARK_FILE = "face_landmark.tflite"
 LANDMARK_INPUT = 192
+SAME_SIZE = 1.35  # boxes of one face (merged, or found where followed) differ in side by at most this factor
 FOUND_IOU = 0.3  # a followed face overlapped this much by a whole-frame box was found there: no closer look
 TRUSTED_IOU = 0.5  # a face this close to one the caller follows is that face: no second check...
 RECHECK_EVERY = 5  # ...except on every fifth frame of a stream, so a false box that once passed does not stay
@@ -151,29 +153,39 @@ class MultiScaleDetector:
         h, w = rgb.shape[:2]
         if h < 8 or w < 8:
             return []
+        if step is not None and step % RECHECK_EVERY == 0:
+            trusted = ()
         if self.mode != "follow" or step is None:  # the whole search
             found = [face for model, tile in self.search(w, h) for face in run_pass(rgb, model, tile)]
+            checked = self.check(rgb, merge(found, w, h), trusted)
         else:  # the short-range model on the whole frame, around followed faces it missed, then the search's turn
             found = run_pass(rgb, self.short, (0, 0, w, h))
             for box in followed:
                 roi = roi_around(box, w, h)
-                if roi and not any(box_iou(face.box, box) >= FOUND_IOU for face in found):
+                if roi and not any(same_size(face.box, box) and box_iou(face.box, box) >= FOUND_IOU for face in found):
                     found += run_pass(rgb, self.short, roi)
-            for model, tile in self.discovery(w, h, step):  # new faces only: a followed face's box stays steady
-                found += [new for new in run_pass(rgb, model, tile)
-                          if not any(same_face(corners(old.box), corners(new.box)[None])[0] for old in found)]
-        faces = merge(found, w, h)
-        if step is not None and step % RECHECK_EVERY == 0:
-            trusted = ()
-        if self.verifier is not None:
-            presence = [1.0 if any(box_iou(face.box, known) >= TRUSTED_IOU for known in trusted)
-                        else self.verifier.score(rgb, face.box) for face in faces]
-            faces = [face for face, p in zip(faces, presence) if p >= self.verifier.threshold]
-            presence = [p for p in presence if p >= self.verifier.threshold]
-        else:
-            presence = [1.0] * len(faces)
-        faces = drop_nested(faces, presence)
+            checked = self.check(rgb, merge(found, w, h), trusted)
+            turn = [face for model, tile in self.discovery(w, h, step) for face in run_pass(rgb, model, tile)]
+            new = [face for face in turn  # new faces only: a face already found keeps its steady box
+                   if not any(same_face(corners(old.box), corners(face.box)[None])[0] for old, _ in checked)]
+            checked += self.check(rgb, merge(new, w, h), trusted)
+        faces = drop_nested([face for face, _ in checked], [presence for _, presence in checked])
         return sorted(faces, key=lambda d: d.box[2] * d.box[3], reverse=True)
+
+    def check(self, rgb: np.ndarray, faces: list[Detection], trusted: list[Box]) -> list[tuple[Detection, float]]:
+        """(face, presence) for the faces the landmark model takes for faces (all, with presence 1, without a
+        verifier); a face overlapping a trusted box by IoU >= TRUSTED_IOU counts as one without the check."""
+        if self.verifier is None:
+            return [(face, 1.0) for face in faces]
+        scored = [(face, 1.0 if any(box_iou(face.box, known) >= TRUSTED_IOU for known in trusted)
+                   else self.verifier.score(rgb, face.box)) for face in faces]
+        return [(face, presence) for face, presence in scored if presence >= self.verifier.threshold]
+
+
+def same_size(a: Box, b: Box) -> bool:
+    """Whether two boxes' sides differ by at most SAME_SIZE."""
+    sa, sb = max(a[2], a[3]), max(b[2], b[3])
+    return max(sa, sb) <= SAME_SIZE * max(min(sa, sb), 1e-6)
 
 
 def run_pass(rgb: np.ndarray, model: BlazeFaceDetector, tile: Tile) -> list[Detection]:
@@ -224,28 +236,40 @@ def same_face(box: np.ndarray, others: np.ndarray, iou_threshold: float = 0.3, i
     different sizes)."""
     iw = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
     ih = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    inter = iw * ih
     area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    union = area + areas - inter
-    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    smaller = np.minimum(area, areas)
-    covered = np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
+    smaller = np.minimum(area, (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1]))
+    covered = np.divide(iw * ih, smaller, out=np.zeros_like(smaller), where=smaller > 0)
+    iou = box_iou_many(box, others)
     return (iou > iou_threshold) | (covered > inside)
 
 
 def merge(found: list[Detection], width: int, height: int, iou_threshold: float = 0.3) -> list[Detection]:
-    """One detection per face from several passes, clipped to the frame: the best-scoring box takes every box
-    overlapping it by IoU above `iou_threshold`, and their score-weighted mean box and keypoints stand for it."""
+    """One detection per face from several passes, clipped to the frame: the best-scoring box takes the boxes
+    of about its size (SAME_SIZE) overlapping it by IoU above `iou_threshold`, and their score-weighted mean box
+    and keypoints stand for it. A box of another size around the same place (a model that boxed the whole head)
+    stays apart, for the landmark check and `drop_nested` to judge."""
     if not found:
         return []
-    boxes = np.float32([[d.box[0], d.box[1], d.box[0] + d.box[2], d.box[1] + d.box[3]] for d in found])
+    boxes = np.stack([corners(d.box) for d in found])  # (N, 4) x0, y0, x1, y1
     points = np.stack([d.keypoints if d.keypoints is not None else np.zeros((6, 2), np.float32) for d in found])
     scores = np.float32([d.score if d.score is not None else 0.0 for d in found])
+    order = np.argsort(-scores, kind="stable")
+    boxes, points, scores = boxes[order], points[order].astype(np.float32), scores[order]
+    sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    remaining = np.ones(len(scores), bool)
     faces = []
-    for (x0, y0, x1, y1), keypoints, score in weighted_nms(boxes, points.astype(np.float32), scores, iou_threshold):
+    for i in range(len(scores)):
+        if not remaining[i]:
+            continue
+        ratio = np.maximum(sides, sides[i]) / np.maximum(np.minimum(sides, sides[i]), 1e-6)
+        group = remaining & (box_iou_many(boxes[i], boxes) > iou_threshold) & (ratio <= SAME_SIZE)
+        group[i] = True
+        remaining &= ~group
+        weights = scores[group] / max(float(scores[group].sum()), 1e-6)
+        x0, y0, x1, y1 = (boxes[group] * weights[:, None]).sum(axis=0)
         x0, y0 = max(0, int(round(x0))), max(0, int(round(y0)))
         x1, y1 = min(width, int(round(x1))), min(height, int(round(y1)))
         if x1 > x0 and y1 > y0:
-            faces.append(Detection((x0, y0, x1 - x0, y1 - y0), keypoints, score))
+            faces.append(Detection((x0, y0, x1 - x0, y1 - y0), (points[group] * weights[:, None, None]).sum(axis=0),
+                                   float(scores[i])))
     return faces
