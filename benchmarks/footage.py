@@ -100,6 +100,7 @@ def measure(detector, frames: list[np.ndarray], truths: list[list[tuple]]) -> di
     """Found % per person, tracks per person, % of frames with a box on no face, mean detection + tracking ms per
     frame (boxes only: held boxes are the pipeline's, not counted here)."""
     from emotion_core.serving.faces import to_gray
+    from emotion_core.serving.pipeline import find_faces
     from emotion_core.serving.tracker import FaceTracker, iou
 
     tracker = FaceTracker()
@@ -108,9 +109,7 @@ def measure(detector, frames: list[np.ndarray], truths: list[list[tuple]]) -> di
     frames_with_false, ms = 0, []
     for frame, boxes in zip(frames, truths):
         start = time.perf_counter()  # as EmotionPipeline runs them: the faces followed are trusted, then tracked
-        trusted = ({"followed": tracker.expected(), "trusted": tracker.expected(found_last=True), "step": tracker.frames}
-                   if getattr(detector, "takes_trusted", False) else {})
-        faces = detector.find(frame, to_gray(frame), **trusted)
+        faces = find_faces(detector, frame, to_gray(frame), tracker=tracker)
         _, ids = tracker.update([f.box for f in faces], np.zeros((len(faces), 7), np.float32))
         ms.append((time.perf_counter() - start) * 1000)
         matched = set()

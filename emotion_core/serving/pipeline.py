@@ -66,6 +66,16 @@ class Timings:
     total_ms: float = 0.0
 
 
+def find_faces(detector: Detector, frame: np.ndarray, gray: np.ndarray, channel_order: str = "bgr",
+               tracker: FaceTracker | None = None) -> list[Detection]:
+    """The detector's faces of a frame; on a stream (a tracker), detectors that follow faces
+    (`takes_trusted`) are told where the tracker expects them and the frame's number."""
+    if tracker is not None and getattr(detector, "takes_trusted", False):
+        return detector.find(frame, gray, channel_order, followed=tracker.expected(),
+                             trusted=tracker.expected(found_last=True), step=tracker.frames)
+    return detector.find(frame, gray, channel_order)
+
+
 def face_name(result: FaceResult) -> str:
     """What a drawn face is called: its track number ("#2") as in the tables, "" without a track."""
     return "" if result.track_id is None else f"#{result.track_id}"
@@ -168,12 +178,7 @@ class EmotionPipeline:
         start = time.perf_counter()
         gray = to_gray(frame, channel_order)
         if detect or tracker is None:
-            if tracker is not None and getattr(self.detector, "takes_trusted", False):
-                faces: list[Detection] = self.detector.find(frame, gray, channel_order, followed=tracker.expected(),
-                                                            trusted=tracker.expected(found_last=True),
-                                                            step=tracker.frames)
-            else:
-                faces = self.detector.find(frame, gray, channel_order)
+            faces = find_faces(self.detector, frame, gray, channel_order, tracker)
             if tracker is not None:
                 tracker.followed = faces
         else:
